@@ -43,7 +43,12 @@ def test_hash_map_crud():
         assert sysbpf.map_delete(fd, k) is False
         info = sysbpf.map_info(fd)
         assert (info.type, info.key_size, info.value_size, info.max_entries, info.name) == (
-            sysbpf.MAP_TYPE_HASH, 4, 8, 16, "cndp_t")
+            sysbpf.MAP_TYPE_HASH,
+            4,
+            8,
+            16,
+            "cndp_t",
+        )
     finally:
         os.close(fd)
 
@@ -142,7 +147,7 @@ def test_foreign_program_is_not_replaced_unless_forced(veth_pair):
         fd = sysbpf.prog_load(sysbpf.PROG_TYPE_XDP, progs.verdict(asm.XDP_PASS), name="theirs")
         try:
             xdp.attach(b.ifname, fd, xdp.XdpMode.SKB, force=True)
-            with pytest.raises(XdpBusyError, match="'theirs'.*did not load"):
+            with pytest.raises(XdpBusyError, match=r"'theirs'.*did not load"):
                 xdp.XskProgram.acquire(b.ifname, xdp.XdpMode.SKB)
             att = xdp.query(b.ifname)
             assert att is not None and att.name == "theirs"  # untouched

@@ -131,8 +131,7 @@ def test_alloc_from_rounds_handles_to_frames():
     mp2.put_bulk(mp2.get_bulk(4) + np.uint64(7))
     v.clear()
     assert v.alloc_from(mp2, 4) == 4
-    assert sorted(v.addr[:4].tolist()) == [i * BUFSZ + base + XDP_PKT_HEADROOM
-                                           for i in range(4)]
+    assert sorted(v.addr[:4].tolist()) == [i * BUFSZ + base + XDP_PKT_HEADROOM for i in range(4)]
 
 
 def test_alloc_from_short_pool():

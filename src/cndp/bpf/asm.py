@@ -19,10 +19,35 @@ IMM, MEM = 0x00, 0x60
 K, X = 0x00, 0x08
 # ALU ops
 ADD, SUB, MUL, DIV, OR, AND, LSH, RSH, NEG, MOD, XOR, MOV, ARSH = (
-    0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0, 0xC0)
+    0x00,
+    0x10,
+    0x20,
+    0x30,
+    0x40,
+    0x50,
+    0x60,
+    0x70,
+    0x80,
+    0x90,
+    0xA0,
+    0xB0,
+    0xC0,
+)
 # JMP ops
 JA, JEQ, JGT, JGE, JSET, JNE, JSGT, JSGE, CALL, EXIT, JLT, JLE = (
-    0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0, 0xB0)
+    0x00,
+    0x10,
+    0x20,
+    0x30,
+    0x40,
+    0x50,
+    0x60,
+    0x70,
+    0x80,
+    0x90,
+    0xA0,
+    0xB0,
+)
 
 PSEUDO_MAP_FD = 1
 
@@ -127,8 +152,9 @@ class Program:
         self._labels[name] = self._slots()
         return self
 
-    def jump(self, op: int, dst: int, imm: int | None, target: str, *, src: int | None = None
-             ) -> Program:
+    def jump(
+        self, op: int, dst: int, imm: int | None, target: str, *, src: int | None = None
+    ) -> Program:
         self._fixups.append((len(self._code), target))
         if op == JA:
             self._code.append(ja(0))

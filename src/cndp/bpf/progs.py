@@ -21,13 +21,15 @@ def xsk_redirect(xskmap_fd: int) -> bytes:
     bpf_redirect_map() takes the fall-back action in the low bits of its flags (kernel >= 5.3),
     so no lookup is needed first.
     """
-    return b"".join([
-        asm.ldx(4, R2, R1, asm.XDP_MD_RX_QUEUE_INDEX),
-        asm.ld_map_fd(R1, xskmap_fd),
-        asm.mov64_imm(R3, asm.XDP_PASS),
-        asm.call(asm.FN_REDIRECT_MAP),
-        asm.exit_(),
-    ])
+    return b"".join(
+        [
+            asm.ldx(4, R2, R1, asm.XDP_MD_RX_QUEUE_INDEX),
+            asm.ld_map_fd(R1, xskmap_fd),
+            asm.mov64_imm(R3, asm.XDP_PASS),
+            asm.call(asm.FN_REDIRECT_MAP),
+            asm.exit_(),
+        ]
+    )
 
 
 def verdict(action: int) -> bytes:
@@ -73,8 +75,9 @@ def counting(action: int, counter_fd: int) -> bytes:
 def load(name: str, code: bytes) -> int:
     """Load an XDP program under our name prefix; returns the fd."""
     full = name if name.startswith(PROG_PREFIX) else PROG_PREFIX + name
-    return sysbpf.prog_load(sysbpf.PROG_TYPE_XDP, code, name=full,
-                            expected_attach_type=sysbpf.ATTACH_XDP)
+    return sysbpf.prog_load(
+        sysbpf.PROG_TYPE_XDP, code, name=full, expected_attach_type=sysbpf.ATTACH_XDP
+    )
 
 
 def is_ours(prog_name: str) -> bool:

@@ -47,9 +47,14 @@ class LiveFrameGen:
         done = 0
         while done < count:
             n = min(count - done, 1 << 24)
-            sysbpf.prog_test_run(self.fd, self.frame, repeat=n, ctx=self.ctx,
-                                 flags=sysbpf.F_TEST_XDP_LIVE_FRAMES,
-                                 batch_size=self.batch_size)
+            sysbpf.prog_test_run(
+                self.fd,
+                self.frame,
+                repeat=n,
+                ctx=self.ctx,
+                flags=sysbpf.F_TEST_XDP_LIVE_FRAMES,
+                batch_size=self.batch_size,
+            )
             done += n
         return GenResult(done, time.perf_counter() - t0)
 
@@ -59,9 +64,14 @@ class LiveFrameGen:
         end = t0 + seconds
         done = 0
         while time.perf_counter() < end and not (stop and stop()):
-            sysbpf.prog_test_run(self.fd, self.frame, repeat=chunk, ctx=self.ctx,
-                                 flags=sysbpf.F_TEST_XDP_LIVE_FRAMES,
-                                 batch_size=self.batch_size)
+            sysbpf.prog_test_run(
+                self.fd,
+                self.frame,
+                repeat=chunk,
+                ctx=self.ctx,
+                flags=sysbpf.F_TEST_XDP_LIVE_FRAMES,
+                batch_size=self.batch_size,
+            )
             done += chunk
         return GenResult(done, time.perf_counter() - t0)
 

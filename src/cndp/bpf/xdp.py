@@ -62,8 +62,11 @@ def resolve_ifindex(ifname: str | int) -> int:
     try:
         return socket.if_nametoindex(ifname)
     except OSError:
-        raise NetdevError(f"netdev {ifname!r} does not exist in this network namespace",
-                          errno=_errno.ENODEV, fix="check the name with `ip link`") from None
+        raise NetdevError(
+            f"netdev {ifname!r} does not exist in this network namespace",
+            errno=_errno.ENODEV,
+            fix="check the name with `ip link`",
+        ) from None
 
 
 def _prog_name(prog_id: int) -> str:
@@ -93,34 +96,50 @@ def query(ifname: str | int) -> Attached | None:
         return None
     # pyroute2 maps the mode to names (xdp, xdpgeneric, ...): normalise to ours
     mode = {"xdp": "drv", "xdpgeneric": "skb", "xdpoffload": "hw", "xdpmulti": "multi"}.get(
-        mode_raw, _ATTACHED_MODES.get(mode_raw, str(mode_raw)))
-    prog_id = xdp.get_attr("IFLA_XDP_PROG_ID") or xdp.get_attr(
-        "IFLA_XDP_DRV_PROG_ID") or xdp.get_attr("IFLA_XDP_SKB_PROG_ID") or 0
+        mode_raw, _ATTACHED_MODES.get(mode_raw, str(mode_raw))
+    )
+    prog_id = (
+        xdp.get_attr("IFLA_XDP_PROG_ID")
+        or xdp.get_attr("IFLA_XDP_DRV_PROG_ID")
+        or xdp.get_attr("IFLA_XDP_SKB_PROG_ID")
+        or 0
+    )
     return Attached(mode, prog_id, _prog_name(prog_id) if prog_id else "")
 
 
 def _set_xdp(idx: int, fd: int, flags: int, what: str) -> None:
     with IPRoute() as ipr:
         try:
-            ipr.link("set", index=idx, xdp={"attrs": [("IFLA_XDP_FD", fd),
-                                                      ("IFLA_XDP_FLAGS", flags)]})
+            ipr.link(
+                "set", index=idx, xdp={"attrs": [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", flags)]}
+            )
         except NetlinkError as e:
             if e.code in (_errno.EPERM, _errno.EACCES):
-                raise PrivilegeError(f"{what}: permission denied", errno=e.code,
-                                     fix="needs CAP_NET_ADMIN (or let the device plugin "
-                                     "load the program and pass the XSKMAP)") from None
+                raise PrivilegeError(
+                    f"{what}: permission denied",
+                    errno=e.code,
+                    fix="needs CAP_NET_ADMIN (or let the device plugin "
+                    "load the program and pass the XSKMAP)",
+                ) from None
             if e.code == _errno.EOPNOTSUPP:
-                raise XdpAttachError(f"{what}: the driver does not support this XDP mode",
-                                     errno=e.code, fix="use skb (generic) mode") from None
+                raise XdpAttachError(
+                    f"{what}: the driver does not support this XDP mode",
+                    errno=e.code,
+                    fix="use skb (generic) mode",
+                ) from None
             if e.code in (_errno.EBUSY, _errno.EEXIST):
-                raise XdpBusyError(f"{what}: another XDP program is attached in a different "
-                                   "mode or was attached concurrently", errno=e.code,
-                                   fix="detach it first (`ip link set dev DEV xdp off`)") from None
+                raise XdpBusyError(
+                    f"{what}: another XDP program is attached in a different "
+                    "mode or was attached concurrently",
+                    errno=e.code,
+                    fix="detach it first (`ip link set dev DEV xdp off`)",
+                ) from None
             raise XdpAttachError(f"{what}: {os.strerror(e.code)}", errno=e.code) from None
 
 
-def attach(ifname: str | int, prog_fd: int, mode: XdpMode = XdpMode.DRV, *,
-           force: bool = False) -> None:
+def attach(
+    ifname: str | int, prog_fd: int, mode: XdpMode = XdpMode.DRV, *, force: bool = False
+) -> None:
     """Attach ``prog_fd``; refuse to replace a program that is not ours unless ``force``."""
     idx = resolve_ifindex(ifname)
     cur = query(idx)
@@ -130,7 +149,8 @@ def attach(ifname: str | int, prog_fd: int, mode: XdpMode = XdpMode.DRV, *,
             raise XdpBusyError(
                 f"netdev index {idx} already runs XDP program {cur.name!r} (id {cur.prog_id}, "
                 f"{cur.mode} mode) that pycndp did not load",
-                fix="detach it (`ip link set dev DEV xdp off`) or pass force=True to replace it")
+                fix="detach it (`ip link set dev DEV xdp off`) or pass force=True to replace it",
+            )
         if cur.mode not in (mode.value, "multi"):
             # The kernel cannot hold drv and skb programs at once: take ours out first.
             detach(idx, XdpMode.DRV if cur.mode == "drv" else XdpMode.SKB)
@@ -139,8 +159,9 @@ def attach(ifname: str | int, prog_fd: int, mode: XdpMode = XdpMode.DRV, *,
     _set_xdp(idx, prog_fd, flags, f"attaching XDP program to netdev index {idx} ({mode.value})")
 
 
-def detach(ifname: str | int, mode: XdpMode | None = None, *, expected_id: int | None = None
-           ) -> bool:
+def detach(
+    ifname: str | int, mode: XdpMode | None = None, *, expected_id: int | None = None
+) -> bool:
     """Detach the program in ``mode`` (default: whatever is attached). False if none was.
 
     With ``expected_id`` we detach only when that very program is still attached, so closing
@@ -175,8 +196,11 @@ class XskMap:
     def from_fd(cls, fd: int) -> XskMap:
         info = sysbpf.map_info(fd)
         if info.type != sysbpf.MAP_TYPE_XSKMAP:
-            raise BpfError(f"BPF map fd {fd} (id {info.id}, {info.name!r}) is not an XSKMAP "
-                           f"(type {info.type})", fix="pass the xsks_map of the XDP program")
+            raise BpfError(
+                f"BPF map fd {fd} (id {info.id}, {info.name!r}) is not an XSKMAP "
+                f"(type {info.type})",
+                fix="pass the xsks_map of the XDP program",
+            )
         return cls(fd, info.max_entries, owned=False)
 
     @classmethod
@@ -188,8 +212,10 @@ class XskMap:
 
     def set(self, qid: int, xsk_fd: int) -> None:
         if not 0 <= qid < self.max_entries:
-            raise BpfError(f"queue {qid} is outside the XSKMAP (max_entries {self.max_entries})",
-                           fix="use a queue id below the number of queues of the netdev")
+            raise BpfError(
+                f"queue {qid} is outside the XSKMAP (max_entries {self.max_entries})",
+                fix="use a queue id below the number of queues of the netdev",
+            )
         sysbpf.map_update(self.fd, struct.pack("I", qid), struct.pack("I", xsk_fd))
 
     def delete(self, qid: int) -> bool:
@@ -230,8 +256,9 @@ class XskProgram:
         self.refs = 0
 
     @classmethod
-    def acquire(cls, ifname: str | int, mode: XdpMode, *, max_queues: int = 64,
-                force: bool = False) -> XskProgram:
+    def acquire(
+        cls, ifname: str | int, mode: XdpMode, *, max_queues: int = 64, force: bool = False
+    ) -> XskProgram:
         idx = resolve_ifindex(ifname)
         key = (netns_id(), idx)
         with cls._lock:
@@ -241,7 +268,8 @@ class XskProgram:
                     raise XdpAttachError(
                         f"netdev index {idx} already has our XDP program in {prog.mode.value} "
                         f"mode; cannot add a socket in {mode.value} mode",
-                        fix="use the same skb_mode for every lport on one netdev")
+                        fix="use the same skb_mode for every lport on one netdev",
+                    )
                 prog.refs += 1
                 return prog
             xskmap = XskMap.create(max_queues)
@@ -258,8 +286,9 @@ class XskProgram:
             prog = cls(idx, mode, xskmap, prog_fd, prog_id)
             prog.refs = 1
             cls._registry[key] = prog
-            log.info("attached XDP program id %d to netdev index %d (%s mode)", prog_id, idx,
-                     mode.value)
+            log.info(
+                "attached XDP program id %d to netdev index %d (%s mode)", prog_id, idx, mode.value
+            )
             return prog
 
     def release(self) -> None:

@@ -41,12 +41,13 @@ FIELDS: dict[str, type[np.generic]] = {
 class PktVec:
     """A burst of up to ``capacity`` packets."""
 
-    __slots__ = ("_scratch", "addr", "capacity", "data_len", "hash", "n", "next", "port",
-                 "ptype")
+    __slots__ = ("_scratch", "addr", "capacity", "data_len", "hash", "n", "next", "port", "ptype")
 
     def __init__(self, capacity: int = 256) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or (
-            capacity <= 0
+        if (
+            isinstance(capacity, bool)
+            or not isinstance(capacity, (int, np.integer))
+            or (capacity <= 0)
         ):
             raise ConfigError(
                 f"PktVec capacity must be a positive integer, got {capacity!r}",
@@ -96,8 +97,9 @@ class PktVec:
         return (a % _U64(bufsz) - _HDR).astype(np.uint16)
 
     # -- descriptors ------------------------------------------------------------------------
-    def set_from_rx(self, desc_addrs: np.ndarray, desc_lens: np.ndarray, port: int | None = None
-                    ) -> None:
+    def set_from_rx(
+        self, desc_addrs: np.ndarray, desc_lens: np.ndarray, port: int | None = None
+    ) -> None:
         """Fill the vector from RX descriptors (two slice copies; metadata reset)."""
         n = len(desc_addrs)
         if n > self.capacity:
@@ -125,8 +127,10 @@ class PktVec:
     def adj(self, nbytes: int) -> None:
         """Remove ``nbytes`` from the front of every packet (pktmbuf_adj_offset)."""
         if self.n and int(self.data_len[: self.n].min()) < nbytes:
-            raise CndpError(f"PktVec.adj: a packet is shorter than {nbytes} bytes",
-                            fix="check data_len before stripping headers")
+            raise CndpError(
+                f"PktVec.adj: a packet is shorter than {nbytes} bytes",
+                fix="check data_len before stripping headers",
+            )
         self.addr[: self.n] += _U64(nbytes)
         self.data_len[: self.n] -= np.uint16(nbytes)
 

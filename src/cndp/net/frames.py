@@ -43,13 +43,23 @@ def check_bench_address(addr: str) -> None:
     ip = ipaddress.ip_address(addr)
     net = BENCH_NET4 if ip.version == 4 else BENCH_NET6
     if ip not in net:
-        raise ValueError(f"{addr} is outside {net}: pycndp's generators only send to the "
-                         "benchmarking ranges 198.18.0.0/15 and fd00:198:18::/48")
+        raise ValueError(
+            f"{addr} is outside {net}: pycndp's generators only send to the "
+            "benchmarking ranges 198.18.0.0/15 and fd00:198:18::/48"
+        )
 
 
-def udp4_frame(src_mac: str | bytes, dst_mac: str | bytes, src_ip: str = "198.18.0.1",
-               dst_ip: str = "198.18.0.2", sport: int = 9, dport: int = 9, size: int = 60,
-               ttl: int = 64, payload: bytes | None = None) -> bytes:
+def udp4_frame(
+    src_mac: str | bytes,
+    dst_mac: str | bytes,
+    src_ip: str = "198.18.0.1",
+    dst_ip: str = "198.18.0.2",
+    sport: int = 9,
+    dport: int = 9,
+    size: int = 60,
+    ttl: int = 64,
+    payload: bytes | None = None,
+) -> bytes:
     """An Ethernet/IPv4/UDP frame of ``size`` bytes (without FCS) with valid checksums.
 
     The default is CNDP's tx-only frame: 60 bytes, 198.18.0.1 -> 198.18.0.2, UDP 9 -> 9.

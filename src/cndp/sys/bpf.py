@@ -7,6 +7,7 @@ traffic generator). ``bpf_attr`` is packed by hand with ``struct`` so no headers
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno as _errno
 import os
@@ -85,10 +86,12 @@ def sys_bpf(cmd: int, attr: bytes | bytearray, what: str = "bpf") -> tuple[int, 
     return ret, buf.raw
 
 
-def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
-               name: str = "", flags: int = 0) -> int:
-    attr = struct.pack("IIIIIII16s", map_type, key_size, value_size, max_entries, flags, 0, 0,
-                       _encode_name(name))
+def map_create(
+    map_type: int, key_size: int, value_size: int, max_entries: int, name: str = "", flags: int = 0
+) -> int:
+    attr = struct.pack(
+        "IIIIIII16s", map_type, key_size, value_size, max_entries, flags, 0, 0, _encode_name(name)
+    )
     fd, _ = sys_bpf(MAP_CREATE, attr, f"creating BPF map {name or map_type!r}")
     return fd
 
@@ -150,8 +153,15 @@ def map_keys(fd: int, key_size: int) -> list[bytes]:
         keys.append(prev)
 
 
-def prog_load(prog_type: int, insns: bytes, *, name: str = "", license: str = "GPL",
-              expected_attach_type: int = 0, log_size: int = 1 << 20) -> int:
+def prog_load(
+    prog_type: int,
+    insns: bytes,
+    *,
+    name: str = "",
+    license: str = "GPL",
+    expected_attach_type: int = 0,
+    log_size: int = 1 << 20,
+) -> int:
     """Load a program. On refusal raise VerifierError carrying the verifier log."""
     lic = ctypes.create_string_buffer(license.encode())
     code = ctypes.create_string_buffer(insns, len(insns))
@@ -159,9 +169,20 @@ def prog_load(prog_type: int, insns: bytes, *, name: str = "", license: str = "G
     def attempt(level: int, size: int) -> tuple[int, int, ctypes.Array]:
         log = ctypes.create_string_buffer(size) if size else ctypes.create_string_buffer(1)
         attr = struct.pack(
-            "IIQQIIQII16sII", prog_type, len(insns) // 8, ctypes.addressof(code),
-            ctypes.addressof(lic), level, size, ctypes.addressof(log) if size else 0, 0, 0,
-            _encode_name(name), 0, expected_attach_type)
+            "IIQQIIQII16sII",
+            prog_type,
+            len(insns) // 8,
+            ctypes.addressof(code),
+            ctypes.addressof(lic),
+            level,
+            size,
+            ctypes.addressof(log) if size else 0,
+            0,
+            0,
+            _encode_name(name),
+            0,
+            expected_attach_type,
+        )
         buf = ctypes.create_string_buffer(attr.ljust(_ATTR_SIZE, b"\0"), _ATTR_SIZE)
         ret = libc.syscall(NR_BPF, ctypes.c_int(PROG_LOAD), buf, ctypes.c_uint(_ATTR_SIZE))
         return ret, ctypes.get_errno() if ret < 0 else 0, log
@@ -177,8 +198,9 @@ def prog_load(prog_type: int, insns: bytes, *, name: str = "", license: str = "G
         return fd
     text = log.value.decode(errors="replace")
     if text:
-        raise VerifierError(f"the kernel refused BPF program {name!r}: {os.strerror(err2)}",
-                            log=text, errno=err2)
+        raise VerifierError(
+            f"the kernel refused BPF program {name!r}: {os.strerror(err2)}", log=text, errno=err2
+        )
     raise BpfError(f"loading BPF program {name!r} failed: {os.strerror(err2)}", errno=err2)
 
 
@@ -196,8 +218,11 @@ def obj_get(path: str, *, read_only: bool = False) -> int:
         fd, _ = sys_bpf(OBJ_GET, attr, f"opening pinned BPF object {path}")
     except BpfError as e:
         if e.errno == _errno.ENOENT:
-            raise BpfError(f"no pinned BPF object at {path}", errno=e.errno,
-                           fix="check xsk_pin_path and that the bpffs is mounted there") from None
+            raise BpfError(
+                f"no pinned BPF object at {path}",
+                errno=e.errno,
+                fix="check xsk_pin_path and that the bpffs is mounted there",
+            ) from None
         raise
     return fd
 
@@ -254,14 +279,16 @@ def map_info(fd: int) -> MapInfo:
 
 
 def prog_fd_by_id(prog_id: int) -> int:
-    fd, _ = sys_bpf(PROG_GET_FD_BY_ID, struct.pack("III", prog_id, 0, 0),
-                    f"opening BPF program id {prog_id}")
+    fd, _ = sys_bpf(
+        PROG_GET_FD_BY_ID, struct.pack("III", prog_id, 0, 0), f"opening BPF program id {prog_id}"
+    )
     return fd
 
 
 def map_fd_by_id(map_id: int) -> int:
-    fd, _ = sys_bpf(MAP_GET_FD_BY_ID, struct.pack("III", map_id, 0, 0),
-                    f"opening BPF map id {map_id}")
+    fd, _ = sys_bpf(
+        MAP_GET_FD_BY_ID, struct.pack("III", map_id, 0, 0), f"opening BPF map id {map_id}"
+    )
     return fd
 
 
@@ -282,27 +309,46 @@ class TestRunResult:
     data_out: bytes
 
 
-def prog_test_run(prog_fd: int, data: bytes, *, repeat: int = 1, ctx: bytes | None = None,
-                  flags: int = 0, batch_size: int = 0, cpu: int = 0,
-                  data_out_size: int = 0) -> TestRunResult:
+def prog_test_run(
+    prog_fd: int,
+    data: bytes,
+    *,
+    repeat: int = 1,
+    ctx: bytes | None = None,
+    flags: int = 0,
+    batch_size: int = 0,
+    cpu: int = 0,
+    data_out_size: int = 0,
+) -> TestRunResult:
     """BPF_PROG_RUN. With F_TEST_XDP_LIVE_FRAMES the frames really leave the device."""
     din = ctypes.create_string_buffer(data, len(data))
     dout = ctypes.create_string_buffer(max(data_out_size, 1))
     cin = ctypes.create_string_buffer(ctx, len(ctx)) if ctx else None
     attr = struct.pack(
-        "IIIIQQIIIIQQIII", prog_fd, 0, len(data), data_out_size, ctypes.addressof(din),
-        ctypes.addressof(dout) if data_out_size else 0, repeat, 0,
-        len(ctx) if ctx else 0, 0, ctypes.addressof(cin) if cin is not None else 0, 0,
-        flags, cpu, batch_size)
+        "IIIIQQIIIIQQIII",
+        prog_fd,
+        0,
+        len(data),
+        data_out_size,
+        ctypes.addressof(din),
+        ctypes.addressof(dout) if data_out_size else 0,
+        repeat,
+        0,
+        len(ctx) if ctx else 0,
+        0,
+        ctypes.addressof(cin) if cin is not None else 0,
+        0,
+        flags,
+        cpu,
+        batch_size,
+    )
     _, out = sys_bpf(PROG_TEST_RUN, attr, "running BPF program (BPF_PROG_RUN)")
-    retval, = struct.unpack_from("I", out, 4)
-    size_out, = struct.unpack_from("I", out, 12)
-    duration, = struct.unpack_from("I", out, 36)
+    (retval,) = struct.unpack_from("I", out, 4)
+    (size_out,) = struct.unpack_from("I", out, 12)
+    (duration,) = struct.unpack_from("I", out, 36)
     return TestRunResult(retval, duration, dout.raw[:size_out] if data_out_size else b"")
 
 
 def close(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass

@@ -14,8 +14,6 @@ libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 libc.bind.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
 libc.bind.restype = ctypes.c_int
-libc.setsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
-libc.setsockopt.restype = ctypes.c_int
 
 
 def raise_errno(what: str) -> None:

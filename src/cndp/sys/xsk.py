@@ -46,8 +46,14 @@ SO_BUSY_POLL_BUDGET = 70
 XDP_DESC_SIZE = 16  # struct xdp_desc {u64 addr; u32 len; u32 options;}
 ADDR_SIZE = 8  # fill/completion rings carry u64 addresses
 
-STAT_NAMES = ("rx_dropped", "rx_invalid_descs", "tx_invalid_descs", "rx_ring_full",
-              "rx_fill_ring_empty_descs", "tx_ring_empty_descs")
+STAT_NAMES = (
+    "rx_dropped",
+    "rx_invalid_descs",
+    "tx_invalid_descs",
+    "rx_ring_full",
+    "rx_fill_ring_empty_descs",
+    "tx_ring_empty_descs",
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,12 @@ def xsk_socket() -> socket.socket:
     return socket.socket(AF_XDP, socket.SOCK_RAW, 0)
 
 
-def umem_reg(sock: socket.socket, addr: int, length: int, chunk_size: int, headroom: int = 0,
-             flags: int = 0) -> None:
-    sock.setsockopt(SOL_XDP, XDP_UMEM_REG,
-                    struct.pack("QQIIII", addr, length, chunk_size, headroom, flags, 0))
+def umem_reg(
+    sock: socket.socket, addr: int, length: int, chunk_size: int, headroom: int = 0, flags: int = 0
+) -> None:
+    sock.setsockopt(
+        SOL_XDP, XDP_UMEM_REG, struct.pack("QQIIII", addr, length, chunk_size, headroom, flags, 0)
+    )
 
 
 def set_ring_size(sock: socket.socket, opt: int, n: int) -> None:
@@ -83,21 +91,27 @@ def set_ring_size(sock: socket.socket, opt: int, n: int) -> None:
 def mmap_offsets(sock: socket.socket) -> MmapOffsets:
     raw = sock.getsockopt(SOL_XDP, XDP_MMAP_OFFSETS, 128)
     vals = struct.unpack("16Q", raw)
-    rings = [RingOffsets(*vals[i:i + 4]) for i in range(0, 16, 4)]
+    rings = [RingOffsets(*vals[i : i + 4]) for i in range(0, 16, 4)]
     return MmapOffsets(*rings)
 
 
-def map_ring(sock: socket.socket, offs: RingOffsets, size: int, desc_size: int,
-             pgoff: int) -> mmap.mmap:
+def map_ring(
+    sock: socket.socket, offs: RingOffsets, size: int, desc_size: int, pgoff: int
+) -> mmap.mmap:
     length = offs.desc + size * desc_size
-    return mmap.mmap(sock.fileno(), length, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
-                     prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=pgoff)
+    return mmap.mmap(
+        sock.fileno(),
+        length,
+        flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+        prot=mmap.PROT_READ | mmap.PROT_WRITE,
+        offset=pgoff,
+    )
 
 
-def bind(sock: socket.socket, ifindex: int, queue_id: int, flags: int,
-         shared_umem_fd: int = 0) -> None:
-    bind_raw(sock.fileno(),
-             struct.pack("HHIII", AF_XDP, flags, ifindex, queue_id, shared_umem_fd))
+def bind(
+    sock: socket.socket, ifindex: int, queue_id: int, flags: int, shared_umem_fd: int = 0
+) -> None:
+    bind_raw(sock.fileno(), struct.pack("HHIII", AF_XDP, flags, ifindex, queue_id, shared_umem_fd))
 
 
 def statistics(sock: socket.socket) -> dict[str, int]:

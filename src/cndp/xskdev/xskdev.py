@@ -1,0 +1,648 @@
+"""xskdev: one AF_XDP socket on (netdev, queue) over a UMEM region.
+
+The data path is ``rx_burst``/``tx_burst`` on packet vectors: a burst moves with a few numpy
+slice copies between the kernel rings, the packet vector and the mempool. Frames are
+identified by their UMEM offset; a mempool holds *frame handles* (any offset inside a free
+frame): the kernel masks fill-ring addresses to the chunk in aligned mode, so RX and
+completion addresses go back to the pool as they are, and only code that builds a new packet
+rounds a handle down to its frame (``PktVec.alloc_from``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import logging
+import os
+import select
+import socket
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..bpf.xdp import XdpMode, XskMap, XskProgram, resolve_ifindex
+from ..errors import BpfError, ConfigError, PrivilegeError, XskError
+from ..mem.mempool import Mempool
+from ..mem.umem import Umem
+from ..sys import xsk as sx
+from ..sys.netdev import rx_queue_count
+from .ring import ConsRing, ProdRing
+
+log = logging.getLogger("cndp.xskdev")
+
+DEFAULT_RING_SIZE = 2048  # CNDP: rx/tx descriptors when the config says 0
+DEFAULT_BUSY_TIMEOUT = 20  # CNDP AF_XDP_DFLT_BUSY_TIMEOUT (us)
+DEFAULT_BUSY_BUDGET = 64  # CNDP AF_XDP_DFLT_BUSY_BUDGET
+_BYTES_LOG = 1 << 16
+
+# CNDP lport_stats_t key names, in CNDP's order
+STAT_KEYS = (
+    "ipackets",
+    "opackets",
+    "ibytes",
+    "obytes",
+    "ierrors",
+    "oerrors",
+    "imissed",
+    "odropped",
+    "rx_invalid",
+    "tx_invalid",
+    "rx_ring_empty",
+    "rx_buf_alloc",
+    "rx_busypoll_wakeup",
+    "rx_poll_wakeup",
+    "rx_rcvd_count",
+    "rx_burst_called",
+    "rx_ring_full",
+    "rx_fill_ring_empty",
+    "tx_ring_empty",
+    "fq_add_called",
+    "fq_add_count",
+    "fq_full",
+    "fq_alloc_zero",
+    "fq_reserve_failed",
+    "tx_kicks",
+    "tx_kick_failed",
+    "tx_kick_again",
+    "tx_ring_full",
+    "tx_copied",
+    "cq_empty",
+    "cq_buf_freed",
+)
+
+
+def _pow2(name: str, v: int) -> None:
+    if v <= 0 or v & (v - 1):
+        raise ConfigError(
+            f"{name} = {v} is not a power of two",
+            fix=f"use a power of two such as {1 << max(v, 1).bit_length()}",
+        )
+
+
+@dataclass
+class XskConfig:
+    """How to open one AF_XDP socket (CNDP lport keys in brackets)."""
+
+    ifname: str  # [netdev]
+    qid: int = 0  # [qid]
+    rx_size: int = DEFAULT_RING_SIZE  # [rxdesc]; 0 = default
+    tx_size: int = DEFAULT_RING_SIZE  # [txdesc]; 0 = default
+    fill_size: int = 0  # 0 = 2 * rx_size
+    comp_size: int = 0  # 0 = tx_size
+    skb_mode: bool = False  # [skb_mode] generic XDP + copy mode
+    zero_copy: bool | None = None  # None: try zero-copy in drv mode, fall back to copy
+    need_wakeup: bool = True
+    force_wakeup: bool = False  # [force_wakeup] kick TX even when the kernel did not ask
+    busy_poll: bool = False  # [busy_poll]
+    busy_timeout: int = 0  # [busy_timeout]; 0 = 20
+    busy_budget: int = 0  # [busy_budget]; 0 = 64
+    xsk_pin_path: str | None = None  # [xsk_pin_path] pinned XSKMAP: no program load
+    xsk_map_fd: int | None = None  # XSKMAP fd from the device plugin: no program load
+    force: bool = False  # replace an XDP program that is not ours
+    tx_skb_budget: int = 256  # XDP_MAX_TX_SKB_BUDGET for copy mode; 0 = kernel default
+    fill_batch: int = 64  # refill the fill ring when this many slots are free
+
+
+class _UmemShare:
+    """Which socket registered a UMEM: later sockets bind with XDP_SHARED_UMEM to it."""
+
+    owners: dict[int, list[XskDev]] = {}
+
+    @classmethod
+    def owner(cls, umem: Umem) -> XskDev | None:
+        lst = cls.owners.get(id(umem))
+        return lst[0] if lst else None
+
+    @classmethod
+    def add(cls, umem: Umem, dev: XskDev) -> None:
+        cls.owners.setdefault(id(umem), []).append(dev)
+
+    @classmethod
+    def remove(cls, umem: Umem, dev: XskDev) -> None:
+        lst = cls.owners.get(id(umem), [])
+        if dev in lst:
+            lst.remove(dev)
+        if not lst:
+            cls.owners.pop(id(umem), None)
+
+
+class XskDev:
+    """An AF_XDP socket bound to (netdev, queue).
+
+    ``pool`` supplies the frames for the fill ring and takes back completed TX frames; by
+    default it is a mempool over ``umem.region(region)``.
+    """
+
+    def __init__(
+        self,
+        cfg: XskConfig,
+        umem: Umem,
+        *,
+        region: int = 0,
+        pool: Mempool | None = None,
+        lport: int = 0,
+    ):
+        self.cfg = cfg
+        self.umem = umem
+        self.lport = lport
+        self.sock: socket.socket | None = None
+        self._program: XskProgram | None = None
+        self._xskmap: XskMap | None = None
+        self._maps: list = []
+        self._rings: list = []
+        self._closed = False
+        self.zero_copy = False
+        self.mode = XdpMode.SKB if cfg.skb_mode else XdpMode.DRV
+        for k in STAT_KEYS:
+            setattr(self, "st_" + k, 0)
+        self._bytes_log = np.zeros(_BYTES_LOG, np.uint32)
+        self._bytes_pos = 0
+        self._obytes_log = np.zeros(_BYTES_LOG, np.uint32)
+        self._obytes_pos = 0
+        self._kstats_base = dict.fromkeys(sx.STAT_NAMES, 0)
+        try:
+            self._open(region, pool)
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- setup
+    def _open(self, region: int, pool: Mempool | None) -> None:
+        cfg = self.cfg
+        self.rx_size = cfg.rx_size or DEFAULT_RING_SIZE
+        self.tx_size = cfg.tx_size or DEFAULT_RING_SIZE
+        self.fill_size = cfg.fill_size or 2 * self.rx_size
+        self.comp_size = cfg.comp_size or self.tx_size
+        for name, v in (
+            ("rx ring size", self.rx_size),
+            ("tx ring size", self.tx_size),
+            ("fill ring size", self.fill_size),
+            ("completion ring size", self.comp_size),
+        ):
+            _pow2(name, v)
+        bufsz = self.umem.bufsz
+        page = os.sysconf("SC_PAGE_SIZE")
+        if bufsz < 2048 or bufsz > page or bufsz & (bufsz - 1):
+            raise ConfigError(
+                f"frame size {bufsz} is refused by AF_XDP: aligned UMEM chunks must be a power "
+                f"of two between 2048 and the page size ({page})",
+                fix="use bufsz 2048 or 4096",
+            )
+        self.frame_mask = np.uint64(~(bufsz - 1) & 0xFFFFFFFFFFFFFFFF)
+        self.pool = (
+            pool
+            if pool is not None
+            else Mempool.for_region(self.umem, region, name=f"{cfg.ifname}:{cfg.qid}")
+        )
+        need = self.rx_size + self.tx_size
+        if self.pool.capacity < need:
+            raise ConfigError(
+                f"UMEM region {region} has {self.pool.capacity} frames but the rings of "
+                f"{cfg.ifname}:{cfg.qid} need at least rx+tx = {need}",
+                fix="raise bufcnt (or the region's share), or lower rxdesc/txdesc",
+            )
+        self.ifindex = resolve_ifindex(cfg.ifname)
+        nq = rx_queue_count(cfg.ifname)
+        if not 0 <= cfg.qid < nq:
+            raise ConfigError(
+                f"queue {cfg.qid} does not exist on {cfg.ifname}: it has {nq} rx queue(s)",
+                fix=f"use qid 0..{nq - 1}, or add channels with `ethtool -L {cfg.ifname}`",
+            )
+
+        try:
+            self.sock = sx.xsk_socket()
+        except PermissionError as e:
+            raise PrivilegeError(
+                "creating an AF_XDP socket: permission denied",
+                errno=e.errno,
+                fix="needs CAP_NET_RAW",
+            ) from None
+        owner = _UmemShare.owner(self.umem)
+        self._shared = owner is not None and owner.sock is not None
+        if not self._shared:
+            try:
+                sx.umem_reg(self.sock, self.umem.addr, self.umem.size, bufsz)
+            except OSError as e:
+                if e.errno in (_errno.EPERM, _errno.ENOMEM, _errno.EAGAIN):
+                    raise PrivilegeError(
+                        f"registering the UMEM ({self.umem.size} bytes) failed: "
+                        f"{os.strerror(e.errno)}",
+                        errno=e.errno,
+                        fix="needs CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK",
+                    ) from None
+                raise XskError(
+                    f"registering the UMEM failed: {os.strerror(e.errno)}", errno=e.errno
+                ) from None
+        try:
+            sx.set_ring_size(self.sock, sx.XDP_RX_RING, self.rx_size)
+            sx.set_ring_size(self.sock, sx.XDP_TX_RING, self.tx_size)
+            sx.set_ring_size(self.sock, sx.XDP_UMEM_FILL_RING, self.fill_size)
+            sx.set_ring_size(self.sock, sx.XDP_UMEM_COMPLETION_RING, self.comp_size)
+        except OSError as e:
+            raise XskError(
+                f"setting AF_XDP ring sizes failed: {os.strerror(e.errno)}", errno=e.errno
+            ) from None
+        offs = sx.mmap_offsets(self.sock)
+        mm_rx = sx.map_ring(self.sock, offs.rx, self.rx_size, sx.XDP_DESC_SIZE, sx.PGOFF_RX_RING)
+        self._maps.append(mm_rx)
+        mm_tx = sx.map_ring(self.sock, offs.tx, self.tx_size, sx.XDP_DESC_SIZE, sx.PGOFF_TX_RING)
+        self._maps.append(mm_tx)
+        mm_fr = sx.map_ring(
+            self.sock, offs.fr, self.fill_size, sx.ADDR_SIZE, sx.UMEM_PGOFF_FILL_RING
+        )
+        self._maps.append(mm_fr)
+        mm_cr = sx.map_ring(
+            self.sock, offs.cr, self.comp_size, sx.ADDR_SIZE, sx.UMEM_PGOFF_COMPLETION_RING
+        )
+        self._maps.append(mm_cr)
+        self.rx = ConsRing(mm_rx, offs.rx, self.rx_size, xdp_desc=True)
+        self.tx = ProdRing(mm_tx, offs.tx, self.tx_size, xdp_desc=True)
+        self.fq = ProdRing(mm_fr, offs.fr, self.fill_size, xdp_desc=False)
+        self.cq = ConsRing(mm_cr, offs.cr, self.comp_size, xdp_desc=False)
+        self._rings = [self.rx, self.tx, self.fq, self.cq]
+        self.tx_base = self.tx.cached_prod
+        self.cq_base = self.cq.cached_cons
+
+        # The fill ring must hold frames before bind, or the first frames are dropped.
+        self._refill(self.fill_size)
+        self._bind(owner)
+        _UmemShare.add(self.umem, self)
+        self._attach_map()
+        if cfg.busy_poll:
+            self._setup_busy_poll()
+        if cfg.tx_skb_budget and not self.zero_copy:
+            sx.set_tx_skb_budget(self.sock, cfg.tx_skb_budget)
+        self._poll = select.poll()
+        self._poll.register(self.sock.fileno(), select.POLLIN)
+        log.info(
+            "xskdev %s:%d up (%s mode, %s, need_wakeup=%s, busy_poll=%s)",
+            cfg.ifname,
+            cfg.qid,
+            self.mode.value,
+            "zero-copy" if self.zero_copy else "copy",
+            cfg.need_wakeup,
+            cfg.busy_poll,
+        )
+
+    def _bind(self, owner: XskDev | None) -> None:
+        cfg = self.cfg
+        flags = sx.XDP_USE_NEED_WAKEUP if cfg.need_wakeup else 0
+        shared_fd = 0
+        if self._shared and owner is not None and owner.sock is not None:
+            flags |= sx.XDP_SHARED_UMEM
+            shared_fd = owner.sock.fileno()
+        want_zc = cfg.zero_copy is True or (cfg.zero_copy is None and not cfg.skb_mode)
+        if cfg.skb_mode and cfg.zero_copy:
+            raise ConfigError(
+                "zero-copy was required but skb_mode is set",
+                fix="drop skb_mode (zero-copy needs driver mode)",
+            )
+        attempts = (
+            [flags | sx.XDP_ZEROCOPY, flags | sx.XDP_COPY] if want_zc else [flags | sx.XDP_COPY]
+        )
+        if cfg.zero_copy is True:
+            attempts = attempts[:1]
+        last: OSError | None = None
+        for f in attempts:
+            try:
+                sx.bind(self.sock, self.ifindex, cfg.qid, f, shared_fd)
+            except OSError as e:
+                last = e
+                if (
+                    f & sx.XDP_ZEROCOPY
+                    and e.errno in (_errno.EOPNOTSUPP, _errno.EINVAL)
+                    and len(attempts) > 1
+                ):
+                    log.info(
+                        "%s does not support AF_XDP zero-copy (%s): using copy mode",
+                        cfg.ifname,
+                        os.strerror(e.errno),
+                    )
+                    continue
+                break
+            else:
+                self.zero_copy = bool(sx.options(self.sock) & sx.XDP_OPTIONS_ZEROCOPY)
+                return
+        assert last is not None
+        err = last.errno
+        where = f"{cfg.ifname}:{cfg.qid}"
+        if err == _errno.EBUSY:
+            raise XskError(
+                f"queue {where} is already bound by another AF_XDP socket",
+                errno=err,
+                fix="close the other socket or use another qid",
+            )
+        if err == _errno.EOPNOTSUPP and cfg.zero_copy:
+            raise XskError(
+                f"{cfg.ifname} does not support AF_XDP zero-copy",
+                errno=err,
+                fix="allow copy mode (zero_copy=None/False) or use skb_mode",
+            )
+        if err == _errno.EINVAL:
+            raise XskError(
+                f"binding the AF_XDP socket to {where} was refused (EINVAL)",
+                errno=err,
+                fix="check the queue id, and that a shared UMEM is "
+                "not bound twice to the same netdev and queue",
+            )
+        raise XskError(
+            f"binding the AF_XDP socket to {where} failed: {os.strerror(err)}", errno=err
+        )
+
+    def _attach_map(self) -> None:
+        cfg = self.cfg
+        assert self.sock is not None
+        if cfg.xsk_map_fd is not None:
+            self._xskmap = XskMap.from_fd(cfg.xsk_map_fd)
+        elif cfg.xsk_pin_path:
+            try:
+                self._xskmap = XskMap.from_pin(cfg.xsk_pin_path)
+            except BpfError as e:
+                raise XskError(
+                    f"cannot use the pinned XSKMAP {cfg.xsk_pin_path}: {e}", errno=e.errno
+                ) from None
+        else:
+            self._program = XskProgram.acquire(self.ifindex, self.mode, force=cfg.force)
+            self._xskmap = self._program.xskmap
+        self._xskmap.set(cfg.qid, self.sock.fileno())
+
+    def _setup_busy_poll(self) -> None:
+        assert self.sock is not None
+        t = self.cfg.busy_timeout or DEFAULT_BUSY_TIMEOUT
+        b = self.cfg.busy_budget or DEFAULT_BUSY_BUDGET
+        try:
+            sx.set_busy_poll(self.sock, t, b)
+        except OSError as e:
+            if e.errno in (_errno.EPERM, _errno.EACCES):
+                raise PrivilegeError(
+                    "setting busy-poll socket options: permission denied",
+                    errno=e.errno,
+                    fix="needs CAP_NET_ADMIN, or let the device plugin set it (/config_busy_poll)",
+                ) from None
+            raise XskError(
+                f"busy-poll socket options refused: {os.strerror(e.errno)}", errno=e.errno
+            ) from None
+
+    # ---------------------------------------------------------------- data path
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def _refill(self, want: int) -> int:
+        """Move up to ``want`` frames from the pool to the fill ring."""
+        fq = self.fq
+        free = fq.free(want)
+        n = min(want, free)
+        if n == 0:
+            self.st_fq_full += 1
+            return 0
+        handles = self.pool.take(n)
+        k = len(handles)
+        if k == 0:
+            self.st_fq_alloc_zero += 1
+            return 0
+        self.st_fq_add_called += 1
+        start = fq.cached_prod & fq.mask
+        fq.write_addrs(start, handles)
+        fq.submit(k)
+        self.st_fq_add_count += k
+        self.st_rx_buf_alloc += k
+        return k
+
+    def rx_burst(self, pv, n: int | None = None) -> int:
+        """Receive up to n packets into the packet vector ``pv`` (replacing its content)."""
+        self.st_rx_burst_called += 1
+        rx = self.rx
+        if n is None or n > pv.capacity:
+            n = pv.capacity
+        start, k = rx.peek(n)
+        if k:
+            rx.read_descs(start, k, pv.addr, pv.data_len)
+            rx.release(k)
+            self.st_rx_rcvd_count += k
+            pos = self._bytes_pos
+            if pos + k > _BYTES_LOG:
+                self._flush_bytes()
+                pos = 0
+            self._bytes_log[pos : pos + k] = pv.data_len[:k]
+            self._bytes_pos = pos + k
+        else:
+            self.st_rx_ring_empty += 1
+            if self.cfg.busy_poll:
+                self._wakeup_rx()
+                self.st_rx_busypoll_wakeup += 1
+            elif self.cfg.need_wakeup and self.fq.need_wakeup():
+                self._wakeup_rx()
+                self.st_rx_poll_wakeup += 1
+        pv.n = k
+        fq = self.fq
+        if (fq.cached_cons - fq.cached_prod) & 0xFFFFFFFF >= self.cfg.fill_batch or k:
+            self._refill(max(k, self.cfg.fill_batch))
+        return k
+
+    def _wakeup_rx(self) -> None:
+        try:
+            self.sock.recv(0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as e:
+            if e.errno not in (_errno.EAGAIN, _errno.EBUSY, _errno.ENETDOWN, _errno.ENOBUFS):
+                raise
+
+    def reap(self, n: int | None = None) -> int:
+        """Return completed TX frames to the pool."""
+        cq = self.cq
+        start, k = cq.peek(n or self.comp_size)
+        if k == 0:
+            self.st_cq_empty += 1
+            return 0
+        end = start + k
+        if end <= cq.size:
+            self.pool.put_bulk(cq.addr[start:end])
+        else:
+            self.pool.put_bulk(cq.addr[start:])
+            self.pool.put_bulk(cq.addr[: end - cq.size])
+        cq.release(k)
+        self.st_cq_buf_freed += k
+        return k
+
+    def kick(self) -> None:
+        """Ask the kernel to transmit (sendto with MSG_DONTWAIT)."""
+        self.st_tx_kicks += 1
+        try:
+            self.sock.send(b"", socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+        except (BlockingIOError, InterruptedError):
+            self.st_tx_kick_again += 1
+        except OSError as e:
+            if e.errno in (_errno.EAGAIN, _errno.EBUSY, _errno.ENOBUFS):
+                self.st_tx_kick_again += 1
+            elif e.errno == _errno.ENETDOWN:
+                self.st_tx_kick_failed += 1
+            else:
+                self.st_tx_kick_failed += 1
+                raise XskError(f"TX kick failed: {os.strerror(e.errno)}", errno=e.errno) from None
+
+    def tx_burst(self, pv, n: int | None = None) -> int:
+        """Queue the first n packets of ``pv`` for transmit; returns how many were queued.
+
+        Queued frames belong to the kernel until they come back on the completion ring (and
+        then to the pool); the caller still owns packets [sent:n] and must free or resend them.
+        """
+        if n is None:
+            n = pv.n
+        self.reap()
+        tx = self.tx
+        start, k = tx.reserve(n)
+        if k < n:
+            self.st_tx_ring_full += 1
+        if k:
+            tx.write_descs(start, pv.addr[:k], pv.data_len[:k])
+            tx.submit(k)
+            pos = self._obytes_pos
+            if pos + k > _BYTES_LOG:
+                self._flush_bytes()
+                pos = 0
+            self._obytes_log[pos : pos + k] = pv.data_len[:k]
+            self._obytes_pos = pos + k
+            self.st_opackets += k
+        if (k or tx.pending()) and (
+            self.cfg.force_wakeup or not self.cfg.need_wakeup or tx.need_wakeup()
+        ):
+            self.kick()
+        return k
+
+    def flush(self, timeout: float = 1.0) -> bool:
+        """Kick until the TX ring is drained and every frame completed (or timeout)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.reap()
+            if self.tx.pending() == 0 and self.in_flight() == 0:
+                return True
+            self.kick()
+            time.sleep(0.0005)
+        return False
+
+    def in_flight(self) -> int:
+        """Frames owned by the kernel on the TX side (queued or not yet completed)."""
+        return (
+            self.tx.cached_prod - self.tx_base - self.cq.cached_cons + self.cq_base
+        ) & 0xFFFFFFFF
+
+    def poll(self, timeout_ms: int) -> bool:
+        """Sleep in poll() until the RX ring has frames; True when readable."""
+        return bool(self._poll.poll(timeout_ms))
+
+    # ---------------------------------------------------------------- stats
+    def _flush_bytes(self) -> None:
+        if self._bytes_pos:
+            self.st_ibytes += int(self._bytes_log[: self._bytes_pos].sum(dtype=np.uint64))
+            self._bytes_pos = 0
+        if self._obytes_pos:
+            self.st_obytes += int(self._obytes_log[: self._obytes_pos].sum(dtype=np.uint64))
+            self._obytes_pos = 0
+
+    def kernel_stats(self) -> dict[str, int]:
+        if self.sock is None:
+            return dict.fromkeys(sx.STAT_NAMES, 0)
+        return sx.statistics(self.sock)
+
+    def stats(self) -> dict[str, int]:
+        """CNDP lport_stats: our counters plus the kernel's XDP_STATISTICS."""
+        self._flush_bytes()
+        out = {k: getattr(self, "st_" + k) for k in STAT_KEYS}
+        out["ipackets"] = self.st_rx_rcvd_count
+        kst = self.kernel_stats()
+        base = self._kstats_base
+        out["imissed"] = kst["rx_dropped"] - base["rx_dropped"]
+        out["rx_invalid"] = kst["rx_invalid_descs"] - base["rx_invalid_descs"]
+        out["tx_invalid"] = kst["tx_invalid_descs"] - base["tx_invalid_descs"]
+        out["rx_ring_full"] = kst["rx_ring_full"] - base["rx_ring_full"]
+        out["rx_fill_ring_empty"] = (
+            kst["rx_fill_ring_empty_descs"] - base["rx_fill_ring_empty_descs"]
+        )
+        out["tx_ring_empty"] = kst["tx_ring_empty_descs"] - base["tx_ring_empty_descs"]
+        out["ierrors"] = out["rx_invalid"]
+        out["oerrors"] = out["tx_invalid"]
+        return out
+
+    def reset_stats(self) -> None:
+        self._flush_bytes()
+        for k in STAT_KEYS:
+            setattr(self, "st_" + k, 0)
+        self._kstats_base = self.kernel_stats()
+
+    # ---------------------------------------------------------------- teardown
+    def close(self) -> None:
+        """Detach what we attached, return every frame to the pool, unmap, close."""
+        if self._closed:
+            return
+        self._closed = True
+        cfg = self.cfg
+        if self._xskmap is not None and self.sock is not None:
+            with contextlib.suppress(BpfError):
+                self._xskmap.delete(cfg.qid)
+        if self._program is not None:
+            self._program.release()
+            self._program = None
+        elif self._xskmap is not None and self._xskmap.owned:
+            self._xskmap.close()
+        self._xskmap = None
+        if self._rings:
+            self._return_frames()
+        for r in self._rings:
+            r.release_views()
+        self._rings = []
+        for mm in self._maps:
+            try:
+                mm.close()
+            except BufferError:
+                log.warning(
+                    "a ring of %s:%d is still referenced; it is unmapped when the last view goes",
+                    cfg.ifname,
+                    cfg.qid,
+                )
+        self._maps = []
+        if self.sock is not None:
+            _UmemShare.remove(self.umem, self)
+            self.sock.close()
+            self.sock = None
+
+    def _return_frames(self) -> None:
+        """Give the pool back every frame the rings still hold (the socket is going away)."""
+        # Frames in the fill ring, on RX not yet read, and TX not yet completed: the kernel
+        # stops using them once the socket is closed, and we free them now, in bulk.
+        self.reap()
+        for ring in (self.fq, self.tx):
+            cons = ring._cons[0]
+            k = (ring.cached_prod - cons) & 0xFFFFFFFF
+            if k:
+                start = cons & ring.mask
+                end = start + k
+                if end <= ring.size:
+                    self.pool.put_bulk(ring.addr[start:end])
+                else:
+                    self.pool.put_bulk(ring.addr[start:])
+                    self.pool.put_bulk(ring.addr[: end - ring.size])
+        start, k = self.rx.peek(self.rx_size)
+        if k:
+            end = start + k
+            if end <= self.rx.size:
+                self.pool.put_bulk(self.rx.addr[start:end])
+            else:
+                self.pool.put_bulk(self.rx.addr[start:])
+                self.pool.put_bulk(self.rx.addr[: end - self.rx.size])
+            self.rx.release(k)
+        # Frames the kernel consumed from the fill ring but never put on RX are lost to
+        # the socket's teardown; they are the kernel's internal buffers.
+
+    def __enter__(self) -> XskDev:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(Exception):
+                self.close()
