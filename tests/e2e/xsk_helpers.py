@@ -44,7 +44,7 @@ class RawPeer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.bind((ifname, 0))
         # PACKET_IGNORE_OUTGOING: do not see our own transmissions
-        self.sock.setsockopt(socket.SOL_PACKET, 23, 1)
+        self.sock.setsockopt(263, 23, 1)  # SOL_PACKET
         self.sock.settimeout(0.2)
 
     def send(self, frames: list[bytes]) -> None:

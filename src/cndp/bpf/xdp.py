@@ -221,9 +221,6 @@ class XskMap:
     def delete(self, qid: int) -> bool:
         return sysbpf.map_delete(self.fd, struct.pack("I", qid))
 
-    def entries(self) -> list[int]:
-        return [struct.unpack("I", k)[0] for k in sysbpf.map_keys(self.fd, 4)]
-
     def pin(self, path: str) -> None:
         sysbpf.obj_pin(self.fd, path)
 

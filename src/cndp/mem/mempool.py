@@ -290,6 +290,14 @@ class Mempool:
         self._top = top + k
         self.freed += k
 
+    def reset(self) -> None:
+        """Make every frame free again (when whoever held frames, e.g. a closed socket, is
+        gone and the holdings cannot be returned one by one)."""
+        self._stack[:] = self._orig[::-1]
+        self._top = self._cap
+        if self._member is not None:
+            self._is_free = self._member.copy()
+
     # -- helpers ----------------------------------------------------------------------------
     def frame_of(self, addrs: np.ndarray) -> np.ndarray:
         """Frame start of each address (addresses may point anywhere inside a frame)."""

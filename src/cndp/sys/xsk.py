@@ -6,6 +6,7 @@ import errno as _errno
 import mmap
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 from .libc import bind_raw
@@ -111,7 +112,18 @@ def map_ring(
 def bind(
     sock: socket.socket, ifindex: int, queue_id: int, flags: int, shared_umem_fd: int = 0
 ) -> None:
-    bind_raw(sock.fileno(), struct.pack("HHIII", AF_XDP, flags, ifindex, queue_id, shared_umem_fd))
+    """bind(); EBUSY is retried briefly because the kernel frees a closed socket's buffer
+    pool on (netdev, queue) from a workqueue, a moment after close() returns."""
+    addr = struct.pack("HHIII", AF_XDP, flags, ifindex, queue_id, shared_umem_fd)
+    deadline = time.monotonic() + 0.5
+    while True:
+        try:
+            bind_raw(sock.fileno(), addr)
+            return
+        except OSError as e:
+            if e.errno != _errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def statistics(sock: socket.socket) -> dict[str, int]:

@@ -189,12 +189,15 @@ class XskDev:
                 fix="use bufsz 2048 or 4096",
             )
         self.frame_mask = np.uint64(~(bufsz - 1) & 0xFFFFFFFFFFFFFFFF)
+        self._own_pool = pool is None
         self.pool = (
             pool
             if pool is not None
             else Mempool.for_region(self.umem, region, name=f"{cfg.ifname}:{cfg.qid}")
         )
         need = self.rx_size + self.tx_size
+        # Frames parked in the fill ring: as many as fit, keeping tx_size frames for TX.
+        self.fill_target = max(min(self.fill_size, self.pool.capacity - self.tx_size), 0)
         if self.pool.capacity < need:
             raise ConfigError(
                 f"UMEM region {region} has {self.pool.capacity} frames but the rings of "
@@ -264,7 +267,7 @@ class XskDev:
         self.cq_base = self.cq.cached_cons
 
         # The fill ring must hold frames before bind, or the first frames are dropped.
-        self._refill(self.fill_size)
+        self._refill(self.fill_target)
         self._bind(owner)
         _UmemShare.add(self.umem, self)
         self._attach_map()
@@ -287,10 +290,16 @@ class XskDev:
     def _bind(self, owner: XskDev | None) -> None:
         cfg = self.cfg
         flags = sx.XDP_USE_NEED_WAKEUP if cfg.need_wakeup else 0
-        shared_fd = 0
         if self._shared and owner is not None and owner.sock is not None:
-            flags |= sx.XDP_SHARED_UMEM
-            shared_fd = owner.sock.fileno()
+            # A socket sharing a UMEM takes its mode from the UMEM's owner: the kernel
+            # refuses copy/zero-copy/need_wakeup flags on it.
+            try:
+                sx.bind(self.sock, self.ifindex, cfg.qid, sx.XDP_SHARED_UMEM, owner.sock.fileno())
+            except OSError as e:
+                self._bind_error(e)
+            self.zero_copy = bool(sx.options(self.sock) & sx.XDP_OPTIONS_ZEROCOPY)
+            return
+        shared_fd = 0
         want_zc = cfg.zero_copy is True or (cfg.zero_copy is None and not cfg.skb_mode)
         if cfg.skb_mode and cfg.zero_copy:
             raise ConfigError(
@@ -324,7 +333,11 @@ class XskDev:
                 self.zero_copy = bool(sx.options(self.sock) & sx.XDP_OPTIONS_ZEROCOPY)
                 return
         assert last is not None
-        err = last.errno
+        self._bind_error(last)
+
+    def _bind_error(self, exc: OSError) -> None:
+        cfg = self.cfg
+        err = exc.errno
         where = f"{cfg.ifname}:{cfg.qid}"
         if err == _errno.EBUSY:
             raise XskError(
@@ -434,12 +447,16 @@ class XskDev:
                 self._wakeup_rx()
                 self.st_rx_poll_wakeup += 1
         pv.n = k
+        # Keep the fill ring at its target level; the rest of the pool stays free for TX.
         fq = self.fq
-        if (fq.cached_cons - fq.cached_prod) & 0xFFFFFFFF >= self.cfg.fill_batch or k:
-            self._refill(max(k, self.cfg.fill_batch))
+        want = self.fill_target - ((fq.cached_prod - fq._cons[0]) & 0xFFFFFFFF)
+        if want >= self.cfg.fill_batch or (k and want > 0):
+            self._refill(want)
         return k
 
     def _wakeup_rx(self) -> None:
+        if self.sock is None:
+            return
         try:
             self.sock.recv(0, socket.MSG_DONTWAIT)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
@@ -468,6 +485,8 @@ class XskDev:
     def kick(self) -> None:
         """Ask the kernel to transmit (sendto with MSG_DONTWAIT)."""
         self.st_tx_kicks += 1
+        if self.sock is None:
+            return
         try:
             self.sock.send(b"", socket.MSG_DONTWAIT)  # type: ignore[union-attr]
         except (BlockingIOError, InterruptedError):
@@ -607,6 +626,10 @@ class XskDev:
             _UmemShare.remove(self.umem, self)
             self.sock.close()
             self.sock = None
+        if getattr(self, "_own_pool", False):
+            # Nobody else draws from a pool we created: with the socket gone every frame
+            # is free again, including those the kernel still held internally.
+            self.pool.reset()
 
     def _return_frames(self) -> None:
         """Give the pool back every frame the rings still hold (the socket is going away)."""
