@@ -201,14 +201,30 @@ class PktVec:
 
 
 # -- vectorised byte helpers ----------------------------------------------------------------
-_AR_CACHE: dict[int, np.ndarray] = {}
+# A packet field of L bytes at any offset is one element of a "window" view: the UMEM seen as
+# overlapping L-byte void items with a stride of one byte. Gathering or scattering a field of a
+# whole burst is then one fancy index of n items (memcpy each), instead of an n x L index
+# matrix. The right-hand side of a scatter is always a separate array, so numpy's overlap
+# check stays a cheap bounds test.
+_WIN_CACHE: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _arange(length: int) -> np.ndarray:
-    a = _AR_CACHE.get(length)
-    if a is None:
-        a = _AR_CACHE[length] = np.arange(length, dtype=np.intp)
-    return a
+def window(umem_data: np.ndarray, length: int) -> np.ndarray:
+    """The UMEM as overlapping ``length``-byte items: item i is bytes [i, i+length)."""
+    key = (id(umem_data), length)
+    hit = _WIN_CACHE.get(key)
+    if hit is not None and hit[0] is umem_data:
+        return hit[1]
+    if umem_data.dtype != np.uint8 or umem_data.ndim != 1:
+        raise ConfigError("byte helpers need the UMEM as a 1-D uint8 array (umem.data)")
+    n = umem_data.size - length + 1
+    if n <= 0:
+        raise ConfigError(f"a {length}-byte field does not fit in {umem_data.size} bytes")
+    w = np.ndarray(buffer=umem_data, dtype=f"V{length}", shape=(n,), strides=(1,))
+    if len(_WIN_CACHE) > 32:
+        _WIN_CACHE.clear()
+    _WIN_CACHE[key] = (umem_data, w)
+    return w
 
 
 def _as_intp(offsets: np.ndarray) -> np.ndarray:
@@ -218,11 +234,6 @@ def _as_intp(offsets: np.ndarray) -> np.ndarray:
     if o.dtype == np.uint64 and o.ndim == 1 and o.flags.c_contiguous:
         return o.view(np.intp)
     return o.astype(np.intp, copy=False)
-
-
-def _index(offsets: np.ndarray, length: int) -> np.ndarray:
-    # n x length matrix of byte indices.
-    return _as_intp(offsets)[:, None] + _arange(length)
 
 
 def _range_error(data: np.ndarray, offsets: np.ndarray, length: int) -> CndpError:
@@ -235,10 +246,12 @@ def _range_error(data: np.ndarray, offsets: np.ndarray, length: int) -> CndpErro
 
 def gather(umem_data: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
     """The ``length`` bytes at each offset, as a new n x length uint8 matrix."""
+    o = _as_intp(offsets)
     try:
-        return umem_data[_index(offsets, length)]
+        items = window(umem_data, length)[o]
     except IndexError:
         raise _range_error(umem_data, offsets, length) from None
+    return items.view(np.uint8).reshape(len(o), length)
 
 
 def scatter(umem_data: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> None:
@@ -249,35 +262,28 @@ def scatter(umem_data: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> N
             f"scatter: values has shape {values.shape}, expected ({len(offsets)}, length)",
             fix="pass one row of bytes per offset",
         )
+    length = values.shape[1]
+    rows = np.ascontiguousarray(values, dtype=np.uint8).view(f"V{length}").reshape(len(offsets))
     try:
-        umem_data[_index(offsets, values.shape[1])] = values
+        window(umem_data, length)[_as_intp(offsets)] = rows
     except IndexError:
-        raise _range_error(umem_data, offsets, values.shape[1]) from None
-
-
-# Ethernet: dst MAC bytes 0..5, src MAC bytes 6..11. Source index for each destination slot.
-_SWAP16 = np.array([3, 4, 5, 0, 1, 2], dtype=np.intp)
-_IDX16 = np.arange(6, dtype=np.intp)
-_SWAP8 = np.array([6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5], dtype=np.intp)
-_IDX8 = np.arange(12, dtype=np.intp)
+        raise _range_error(umem_data, offsets, length) from None
 
 
 def mac_swap(umem_data: np.ndarray, offsets: np.ndarray) -> None:
     """Swap destination and source MAC of every packet (Ethernet header at each offset).
 
-    When every offset is even the 12 bytes are moved as six uint16 words; otherwise bytewise.
-    The right-hand side gather completes before the scatter, so the swap is safe in place.
+    Four fancy-index operations on n six-byte items, at any alignment.
     """
-    offs = _as_intp(offsets)
-    if offs.size == 0:
+    a = _as_intp(offsets)
+    if a.size == 0:
         return
+    w = window(umem_data, 6)
+    a6 = a + 6
     try:
-        if umem_data.size % 2 == 0 and umem_data.flags.c_contiguous and not (offs & 1).any():
-            d = umem_data.view(np.uint16)
-            base = (offs >> 1)[:, None]
-            d[base + _IDX16] = d[base + _SWAP16]
-        else:
-            base = offs[:, None]
-            umem_data[base + _IDX8] = umem_data[base + _SWAP8]
+        dst = w[a]
+        src = w[a6]
+        w[a] = src
+        w[a6] = dst
     except IndexError:
-        raise _range_error(umem_data, offs, 12) from None
+        raise _range_error(umem_data, a, 12) from None

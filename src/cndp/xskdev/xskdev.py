@@ -153,6 +153,14 @@ class XskDev:
         self._closed = False
         self.zero_copy = False
         self.mode = XdpMode.SKB if cfg.skb_mode else XdpMode.DRV
+        self._init_counters()
+        try:
+            self._open(region, pool)
+        except BaseException:
+            self.close()
+            raise
+
+    def _init_counters(self) -> None:
         for k in STAT_KEYS:
             setattr(self, "st_" + k, 0)
         self._bytes_log = np.zeros(_BYTES_LOG, np.uint32)
@@ -160,14 +168,46 @@ class XskDev:
         self._obytes_log = np.zeros(_BYTES_LOG, np.uint32)
         self._obytes_pos = 0
         self._kstats_base = dict.fromkeys(sx.STAT_NAMES, 0)
-        try:
-            self._open(region, pool)
-        except BaseException:
-            self.close()
-            raise
+
+    @classmethod
+    def over_memory_rings(
+        cls, cfg: XskConfig, umem: Umem, *, region: int = 0, pool: Mempool | None = None
+    ):
+        """An xskdev whose four rings live in ordinary memory, with no socket or kernel.
+
+        Returns ``(dev, peer)``: ``peer`` (a ``simring.RingPeer``) plays the kernel's side of
+        the rings. Used by unit tests of the ring verbs and by the software-only
+        microbenchmark; the data-path code that runs is exactly the one real sockets use.
+        """
+        from .simring import RingPeer
+
+        dev = cls.__new__(cls)
+        dev.cfg = cfg
+        dev.umem = umem
+        dev.lport = 0
+        dev.sock = None
+        dev._program = None
+        dev._xskmap = None
+        dev._maps = []
+        dev._rings = []
+        dev._closed = False
+        dev.zero_copy = False
+        dev.mode = XdpMode.SKB if cfg.skb_mode else XdpMode.DRV
+        dev._init_counters()
+        dev._configure(region, pool)
+        peer = RingPeer(dev.rx_size, dev.tx_size, dev.fill_size, dev.comp_size)
+        dev.rx, dev.tx, dev.fq, dev.cq = peer.user_rings()
+        dev._maps = []  # the peer owns the ring memory
+        dev._peer = peer
+        dev._rings = [dev.rx, dev.tx, dev.fq, dev.cq]
+        dev.tx_base = dev.tx.cached_prod
+        dev.cq_base = dev.cq.cached_cons
+        dev._refill(dev.fill_target)
+        return dev, peer
 
     # ---------------------------------------------------------------- setup
-    def _open(self, region: int, pool: Mempool | None) -> None:
+    def _configure(self, region: int, pool: Mempool | None) -> None:
+        """Ring sizes, frame size, pool and fill level: everything checked before a socket."""
         cfg = self.cfg
         self.rx_size = cfg.rx_size or DEFAULT_RING_SIZE
         self.tx_size = cfg.tx_size or DEFAULT_RING_SIZE
@@ -198,12 +238,18 @@ class XskDev:
         need = self.rx_size + self.tx_size
         # Frames parked in the fill ring: as many as fit, keeping tx_size frames for TX.
         self.fill_target = max(min(self.fill_size, self.pool.capacity - self.tx_size), 0)
+        self.fill_batch = max(1, min(cfg.fill_batch, self.fill_target // 4 or 1))
         if self.pool.capacity < need:
             raise ConfigError(
                 f"UMEM region {region} has {self.pool.capacity} frames but the rings of "
                 f"{cfg.ifname}:{cfg.qid} need at least rx+tx = {need}",
                 fix="raise bufcnt (or the region's share), or lower rxdesc/txdesc",
             )
+
+    def _open(self, region: int, pool: Mempool | None) -> None:
+        cfg = self.cfg
+        self._configure(region, pool)
+        bufsz = self.umem.bufsz
         self.ifindex = resolve_ifindex(cfg.ifname)
         nq = rx_queue_count(cfg.ifname)
         if not 0 <= cfg.qid < nq:
@@ -401,36 +447,54 @@ class XskDev:
         return self.sock.fileno() if self.sock is not None else -1
 
     def _refill(self, want: int) -> int:
-        """Move up to ``want`` frames from the pool to the fill ring."""
-        fq = self.fq
-        free = fq.free(want)
-        n = min(want, free)
-        if n == 0:
-            self.st_fq_full += 1
-            return 0
-        handles = self.pool.take(n)
+        """Move up to ``want`` frames from the pool to the fill ring.
+
+        Callers keep the fill ring at or below ``fill_target`` <= its size, so there is room.
+        """
+        handles = self.pool.take(want)
         k = len(handles)
         if k == 0:
             self.st_fq_alloc_zero += 1
             return 0
-        self.st_fq_add_called += 1
+        fq = self.fq
         start = fq.cached_prod & fq.mask
-        fq.write_addrs(start, handles)
-        fq.submit(k)
+        end = start + k
+        if end <= fq.size:
+            fq.addr[start:end] = handles
+        else:
+            fq.write_addrs(start, handles)
+        fq.cached_prod = prod = (fq.cached_prod + k) & 0xFFFFFFFF
+        fq._prod[0] = prod
+        self.st_fq_add_called += 1
         self.st_fq_add_count += k
-        self.st_rx_buf_alloc += k
         return k
 
     def rx_burst(self, pv, n: int | None = None) -> int:
-        """Receive up to n packets into the packet vector ``pv`` (replacing its content)."""
+        """Receive up to n packets into the packet vector ``pv`` (replacing its content).
+
+        The common case (no ring wrap) is written out inline: at a burst of 64 every Python
+        call saved is about a nanosecond per packet.
+        """
         self.st_rx_burst_called += 1
         rx = self.rx
         if n is None or n > pv.capacity:
             n = pv.capacity
-        start, k = rx.peek(n)
+        cons = rx.cached_cons
+        avail = (rx.cached_prod - cons) & 0xFFFFFFFF
+        if avail < n:
+            rx.cached_prod = rx._prod[0]
+            avail = (rx.cached_prod - cons) & 0xFFFFFFFF
+        k = n if avail > n else avail
         if k:
-            rx.read_descs(start, k, pv.addr, pv.data_len)
-            rx.release(k)
+            start = cons & rx.mask
+            end = start + k
+            if end <= rx.size:
+                pv.addr[:k] = rx.addr[start:end]
+                pv.data_len[:k] = rx.len[start:end]
+            else:
+                rx.read_descs(start, k, pv.addr, pv.data_len)
+            rx.cached_cons = cons = (cons + k) & 0xFFFFFFFF
+            rx._cons[0] = cons
             self.st_rx_rcvd_count += k
             pos = self._bytes_pos
             if pos + k > _BYTES_LOG:
@@ -447,10 +511,11 @@ class XskDev:
                 self._wakeup_rx()
                 self.st_rx_poll_wakeup += 1
         pv.n = k
-        # Keep the fill ring at its target level; the rest of the pool stays free for TX.
+        # Keep the fill ring at its target level (refilled in batches); the rest of the pool
+        # stays free for TX.
         fq = self.fq
         want = self.fill_target - ((fq.cached_prod - fq._cons[0]) & 0xFFFFFFFF)
-        if want >= self.cfg.fill_batch or (k and want > 0):
+        if want >= self.fill_batch:
             self._refill(want)
         return k
 
@@ -571,6 +636,7 @@ class XskDev:
         self._flush_bytes()
         out = {k: getattr(self, "st_" + k) for k in STAT_KEYS}
         out["ipackets"] = self.st_rx_rcvd_count
+        out["rx_buf_alloc"] = self.st_fq_add_count  # buffers handed to the kernel for RX
         kst = self.kernel_stats()
         base = self._kstats_base
         out["imissed"] = kst["rx_dropped"] - base["rx_dropped"]
