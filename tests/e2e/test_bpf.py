@@ -175,3 +175,23 @@ def test_detach_with_expected_id_spares_a_newer_program(veth_pair):
 def test_unknown_netdev_is_a_clear_error():
     with pytest.raises(NetdevError, match="does not exist"):
         xdp.query("nosuchdev0")
+
+
+def test_bpf_link_attach_goes_away_with_the_link(veth_pair):
+    """BPF_LINK_CREATE: the program stays attached only while the link fd lives."""
+    b = veth_pair.b
+    with b.enter():
+        fd = progs.load("pass", progs.verdict(asm.XDP_PASS))
+        try:
+            link = sysbpf.link_create(fd, b.ifindex, sysbpf.ATTACH_XDP, xdp.XDP_FLAGS_SKB_MODE)
+            try:
+                att = xdp.query(b.ifname)
+                assert att is not None and att.name == "cndp_pass" and att.mode == "skb"
+                # a link-held program cannot be replaced over netlink
+                with pytest.raises(Exception):  # noqa: B017 - kernel answers EBUSY
+                    xdp.attach(b.ifname, fd, xdp.XdpMode.SKB)
+            finally:
+                os.close(link)
+            assert xdp.query(b.ifname) is None
+        finally:
+            os.close(fd)
