@@ -770,3 +770,118 @@ def pin_pid(pid: int, cpu: int | Iterable[int]) -> None:
             errno=e.errno,
             fix=f"online CPUs are {sorted(os.sched_getaffinity(0))}",
         ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# a star: one device-under-test namespace with a veth to each of n peer namespaces
+
+
+@dataclass
+class Star:
+    """``dut[i]`` (all in namespace ``dut_ns``) is joined by a veth to ``peers[i]`` (each in
+    its own namespace). Link i uses 198.18.i.1 (peer) and 198.18.i.2 (dut)."""
+
+    dut_ns: str
+    dut: list[Host]
+    peers: list[Host]
+    prefix: str
+    pairs: list[VethPair]
+    closed: bool = field(default=False, repr=False)
+
+    def run(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+        return self.dut[0].run(cmd, **kw)
+
+    def popen(self, cmd: list[str], **kw) -> subprocess.Popen:
+        return self.dut[0].popen(cmd, **kw)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        errors: list[str] = []
+        for h in self.dut:
+            try:
+                h.stop_processes()
+            except Exception as e:  # keep tearing down; report at the end
+                errors.append(f"stopping processes in {h.ns}: {e}")
+        for p in self.pairs:
+            try:
+                p.close()
+            except CndpError as e:
+                errors.append(str(e))
+        errors += _destroy_ns(self.dut_ns)
+        if errors:
+            raise CndpError("tearing down star " + self.prefix + " failed: " + "; ".join(errors))
+
+    def __enter__(self) -> Star:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def make_star(
+    n: int = 2, prefix: str | None = None, *, rxqueues: int = 1, txqueues: int = 1
+) -> Star:
+    """A device-under-test namespace with ``n`` veths, each to its own peer namespace."""
+    if not 1 <= n <= 16:
+        raise ConfigError(f"a star has 1..16 links, not {n}")
+    if prefix is None:
+        prefix = _next_pair_prefix()
+    _check_prefix(prefix)
+    dut_ns = f"{prefix}-d"
+    pairs: list[VethPair] = []
+    dut: list[Host] = []
+    _create_ns(dut_ns)
+    try:
+        for i in range(n):
+            pair = make_veth_pair(
+                f"{prefix}x{i:x}",
+                rxqueues=rxqueues,
+                txqueues=txqueues,
+                ipv4=(f"198.18.{i}.1", f"198.18.{i}.2"),
+                ipv6=(f"fd00:198:18:{i}::1", f"fd00:198:18:{i}::2"),
+                macs=(f"02:00:c6:12:{i:02x}:01", f"02:00:c6:12:{i:02x}:02"),
+            )
+            pairs.append(pair)
+            b = pair.b
+            with IPRoute(netns=b.ns, flags=0) as ipr:
+                try:
+                    ipr.link("set", index=b.ifindex, net_ns_fd=dut_ns)
+                except NetlinkError as e:
+                    raise _nl_error(f"moving {b.ifname} into {dut_ns}", e) from None
+            with IPRoute(netns=dut_ns, flags=0) as ipr:
+                (idx,) = ipr.link_lookup(ifname=b.ifname)
+                try:
+                    if i == 0:
+                        (lo,) = ipr.link_lookup(ifname="lo")
+                        ipr.link("set", index=lo, state="up")
+                    ipr.addr("add", index=idx, address=b.ipv4, prefixlen=b.prefixlen4)
+                    ipr.addr(
+                        "add", index=idx, address=b.ipv6, prefixlen=b.prefixlen6, flags=IFA_F_NODAD
+                    )
+                    ipr.link("set", index=idx, state="up")
+                except NetlinkError as e:
+                    raise _nl_error(f"configuring {b.ifname} in {dut_ns}", e) from None
+            host = Host(
+                ns=dut_ns,
+                ifname=b.ifname,
+                ifindex=idx,
+                mac=b.mac,
+                ipv4=b.ipv4,
+                ipv6=b.ipv6,
+                prefixlen4=b.prefixlen4,
+                prefixlen6=b.prefixlen6,
+            )
+            _destroy_ns(b.ns)
+            pair.b = host
+            dut.append(host)
+        for h in dut + [p.a for p in pairs]:
+            _wait_ready(h, timeout=5.0)
+        return Star(dut_ns, dut, [p.a for p in pairs], prefix, pairs)
+    except BaseException:
+        for p in pairs:
+            with contextlib.suppress(Exception):
+                p.close()
+        _destroy_ns(dut_ns)
+        raise

@@ -230,11 +230,14 @@ class XskDev:
             )
         self.frame_mask = np.uint64(~(bufsz - 1) & 0xFFFFFFFFFFFFFFFF)
         self._own_pool = pool is None
+        self._free = None
         self.pool = (
             pool
             if pool is not None
             else Mempool.for_region(self.umem, region, name=f"{cfg.ifname}:{cfg.qid}")
         )
+        if self._free is None:
+            self._free = self.pool.put_bulk
         need = self.rx_size + self.tx_size
         # Frames parked in the fill ring: as many as fit, keeping tx_size frames for TX.
         self.fill_target = max(min(self.fill_size, self.pool.capacity - self.tx_size), 0)
@@ -530,8 +533,13 @@ class XskDev:
             if e.errno not in (_errno.EAGAIN, _errno.EBUSY, _errno.ENETDOWN, _errno.ENOBUFS):
                 raise
 
+    def set_free_sink(self, put_bulk) -> None:
+        """Where completed TX frames go (default: this socket's pool). cndpfwd's fwd mode
+        routes them back to the pool of the region they came from."""
+        self._free = put_bulk
+
     def reap(self, n: int | None = None) -> int:
-        """Return completed TX frames to the pool."""
+        """Return completed TX frames to the pool (or the free sink)."""
         cq = self.cq
         start, k = cq.peek(n or self.comp_size)
         if k == 0:
@@ -539,10 +547,10 @@ class XskDev:
             return 0
         end = start + k
         if end <= cq.size:
-            self.pool.put_bulk(cq.addr[start:end])
+            self._free(cq.addr[start:end])
         else:
-            self.pool.put_bulk(cq.addr[start:])
-            self.pool.put_bulk(cq.addr[: end - cq.size])
+            self._free(cq.addr[start:])
+            self._free(cq.addr[: end - cq.size])
         cq.release(k)
         self.st_cq_buf_freed += k
         return k

@@ -1,0 +1,569 @@
+"""cndpfwd: CNDP's reference forwarder, in Python.
+
+    cndpfwd -c fwd.jsonc [-a xskdev|pktdev] [-b burst] [-M dst-mac] [-L level] [--no-color]
+            [-C] [--duration S] <mode>
+
+Modes: drop | rx-only, lb | loopback, tx-only, tx-only-rx, fwd. One worker process per
+``fwd:*`` thread of the configuration, pinned to its lcore group, owning its lports; the main
+process prints a live port-stats screen when ``options.cli`` is true, and stops everything
+on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..app import config as cfgmod
+from ..app.idle import IdleManager
+from ..app.runtime import Runtime, WorkerSpec, install_stop_signals
+from ..app.xfer import AddrRing, DescRing
+from ..app.xfer_pool import RegionRouter, RoutedPool
+from ..bpf.xdp import XdpMode, XskProgram
+from ..errors import CndpError, ConfigError
+from ..mem import Umem
+from ..net.frames import mac_bytes
+from ..xskdev.xskdev import STAT_KEYS, XskDev
+from .fwd_modes import IO, Loop
+
+log = logging.getLogger("cndp.cndpfwd")
+
+MAX_BURST = 256  # CNDP MAX_BURST_SIZE
+MODES = {
+    "drop": "drop",
+    "rx-only": "drop",
+    "lb": "loopback",
+    "loopback": "loopback",
+    "tx-only": "tx-only",
+    "tx-only-rx": "tx-only-rx",
+    "fwd": "fwd",
+}
+LATER_MODES = ("l3fwd", "acl-strict", "acl-permissive", "hyperscan", "hs")
+LOG_LEVELS = {
+    1: logging.CRITICAL,
+    2: logging.CRITICAL,
+    3: logging.CRITICAL,
+    4: logging.ERROR,
+    5: logging.WARNING,
+    6: logging.INFO,
+    7: logging.INFO,
+    8: logging.DEBUG,
+}
+LEVEL_NAMES = {
+    "emerg": 1,
+    "alert": 2,
+    "crit": 3,
+    "err": 4,
+    "error": 4,
+    "warning": 5,
+    "warn": 5,
+    "notice": 6,
+    "info": 7,
+    "debug": 8,
+}
+
+
+class UsageError(CndpError):
+    pass
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="cndpfwd",
+        description="CNDP forwarder (Python): AF_XDP packet forwarding modes.",
+        epilog="modes: drop|rx-only, lb|loopback, tx-only, tx-only-rx, fwd "
+        "(fwd: destination lport = last octet of the destination MAC)",
+    )
+    ap.add_argument(
+        "-a",
+        dest="api",
+        choices=["xskdev", "pktdev"],
+        help="packet API (default: options.pkt_api, else xskdev)",
+    )
+    ap.add_argument(
+        "-b", dest="burst", type=int, help=f"burst size, 1..{MAX_BURST} (default {MAX_BURST})"
+    )
+    ap.add_argument("-c", dest="config", help="jsonc configuration file ('-' = stdin)")
+    ap.add_argument(
+        "-C",
+        dest="config_socket",
+        action="store_true",
+        help="wait for the configuration on the Unix socket /var/run/cndp/config.<pid>",
+    )
+    ap.add_argument(
+        "-M", dest="dst_mac", help="destination MAC for tx-only frames (default ff:ff:ff:ff:ff:ff)"
+    )
+    ap.add_argument(
+        "-L",
+        dest="level",
+        default="warning",
+        help="log level 1..8 or name (emerg..debug); default warning",
+    )
+    ap.add_argument("--no-color", action="store_true", help="no colours on the stats screen")
+    ap.add_argument(
+        "-d",
+        "-D",
+        "-V",
+        "-P",
+        dest="debug",
+        action="count",
+        default=0,
+        help="more logging (CNDP's decode/verbose/parse debug flags)",
+    )
+    ap.add_argument("--duration", type=float, help="stop after this many seconds")
+    ap.add_argument("mode", nargs="?", help="forwarding mode (default: options.mode)")
+    args = ap.parse_args(argv)
+    if args.config is None and not args.config_socket:
+        ap.error("a configuration is needed: -c FILE or -C")
+    if args.burst is not None and not 1 <= args.burst <= MAX_BURST:
+        ap.error(f"-b {args.burst}: burst must be 1..{MAX_BURST}")
+    return args
+
+
+def _log_level(text: str) -> int:
+    t = str(text).strip().lower()
+    if t.isdigit() and 1 <= int(t) <= 8:
+        return LOG_LEVELS[int(t)]
+    if t in LEVEL_NAMES:
+        return LOG_LEVELS[LEVEL_NAMES[t]]
+    raise UsageError(
+        f"-L {text}: unknown log level",
+        fix="use 1..8 or emerg, alert, crit, err, warning, notice, info, debug",
+    )
+
+
+class App:
+    def __init__(self, cfg: cfgmod.Config, args: argparse.Namespace):
+        self.cfg = cfg
+        self.args = args
+        mode = args.mode or cfg.option("mode")
+        if not mode:
+            raise UsageError("no mode given", fix="pass <mode> or set options.mode")
+        mode = str(mode).lower()
+        if mode in LATER_MODES:
+            raise UsageError(
+                f"mode {mode!r} is not available yet (it comes with the ACL, "
+                "FIB and pattern-matching libraries)"
+            )
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}", fix="use one of " + ", ".join(MODES))
+        self.mode = MODES[mode]
+        api = args.api or cfg.option("pkt_api") or "xskdev"
+        if api not in ("xskdev", "pktdev"):
+            raise UsageError(f"options.pkt_api {api!r}: expected xskdev or pktdev")
+        self.api = api
+        self.burst = args.burst or int(cfg.option("burst-size", MAX_BURST) or MAX_BURST)
+        self.dst_mac = None
+        if args.dst_mac:
+            try:
+                mac_bytes(args.dst_mac)
+            except ValueError as e:
+                raise UsageError(f"-M {args.dst_mac}: {e}") from None
+            self.dst_mac = args.dst_mac
+        self.cli = bool(cfg.option("cli", False))
+        self.color = not (args.no_color or cfg.option("no-color", False))
+        self._check_threads()
+        self.umems: dict[str, Umem] = {}
+        self.programs: list[XskProgram] = []
+        self.route: dict = {}
+
+    # ------------------------------------------------------------ configuration checks
+    def _check_threads(self) -> None:
+        cfg = self.cfg
+        self.fwd_threads = []
+        owner: dict[str, str] = {}
+        for t in cfg.threads.values():
+            if t.type == "main":
+                continue
+            if t.type != "fwd":
+                raise UsageError(
+                    f"thread {t.name!r}: unknown thread type {t.type!r} for cndpfwd",
+                    fix="cndpfwd knows thread types main and fwd",
+                )
+            if not t.lports:
+                raise UsageError(f"thread {t.name!r} has no lports")
+            for lp in t.lports:
+                if lp in owner:
+                    raise UsageError(
+                        f"lport {lp!r} is listed by threads {owner[lp]!r} and {t.name!r}",
+                        fix="give each lport to one fwd thread",
+                    )
+                owner[lp] = t.name
+            self.fwd_threads.append(t)
+        if not self.fwd_threads:
+            raise UsageError(
+                "the configuration has no fwd thread",
+                fix='add a thread such as "fwd:0" with lports',
+            )
+        self.owner = owner
+        regions: dict[tuple[str, int], str] = {}
+        for name, th in owner.items():
+            lp = cfg.lport(name)
+            if self.api == "xskdev" and lp.pmd != "net_af_xdp":
+                raise UsageError(
+                    f"lport {name!r} uses {lp.pmd}: the xskdev API drives only net_af_xdp lports",
+                    fix="run with -a pktdev",
+                )
+            if lp.uds_path:
+                raise UsageError(
+                    f"lport {name!r}: uds_path (the device-plugin handshake) is "
+                    "not supported by cndpfwd yet",
+                    fix="use xsk_pin_path, or run privileged without either",
+                )
+            key = (lp.umem, lp.region)
+            other = regions.setdefault(key, th)
+            if other != th:
+                raise UsageError(
+                    f"umem {lp.umem!r} region {lp.region} is used by lports of threads "
+                    f"{other!r} and {th!r}: a region's mempool belongs to one worker process",
+                    fix="give each lport its own region (regions: [...] in the umem)",
+                )
+
+    # ------------------------------------------------------------ main-process setup
+    def setup(self) -> None:
+        cfg = self.cfg
+        used = {cfg.lport(n).umem for n in self.owner}
+        for name in used:
+            u = cfg.umem(name)
+            self.umems[name] = Umem(
+                u.bufcnt, u.bufsz, u.mtype, list(u.regions), shared=True, name=name
+            )
+        # Privileged: one XDP program per netdev, loaded before fork so every worker shares
+        # it (a worker's own load would replace its sibling's program).
+        seen = set()
+        for name in self.owner:
+            lp = cfg.lport(name)
+            if lp.pmd != "net_af_xdp" or lp.xsk_pin_path:
+                continue
+            mode = XdpMode.SKB if lp.skb_mode else XdpMode.DRV
+            if (lp.netdev, mode) in seen:
+                continue
+            seen.add((lp.netdev, mode))
+            self.programs.append(XskProgram.acquire(lp.netdev, mode))
+        if self.mode == "fwd":
+            self._setup_fwd()
+
+    def _setup_fwd(self) -> None:
+        cfg = self.cfg
+        table = np.full(256, -1, dtype=np.int16)
+        for lp in cfg.lports.values():
+            if lp.lpid < 256 and lp.name in self.owner:
+                table[lp.lpid] = lp.lpid
+        umem_of_worker: dict[str, set] = {}
+        for name, th in self.owner.items():
+            umem_of_worker.setdefault(th, set()).add(cfg.lport(name).umem)
+        # descriptor rings: (sending worker, lport owned by another worker)
+        xfer: dict[tuple[str, str], DescRing] = {}
+        for t in self.fwd_threads:
+            for name, th in self.owner.items():
+                if th == t.name:
+                    continue
+                if cfg.lport(name).umem not in umem_of_worker[t.name]:
+                    continue  # cannot hand over frames of another UMEM: those go back out
+                xfer[(t.name, name)] = DescRing(4096)
+        # return rings: (worker returning frames, (umem, region) owned by another worker)
+        region_owner = {
+            (cfg.lport(n).umem, cfg.lport(n).region): th for n, th in self.owner.items()
+        }
+        ret: dict[tuple[str, tuple[str, int]], AddrRing] = {}
+        for t in self.fwd_threads:
+            for key, th in region_owner.items():
+                if th != t.name and key[0] in umem_of_worker[t.name]:
+                    ret[(t.name, key)] = AddrRing(8192)
+        self.route = {"table": table, "xfer": xfer, "ret": ret, "region_owner": region_owner}
+
+    def teardown(self) -> None:
+        for p in self.programs:
+            with contextlib.suppress(CndpError):
+                p.release()
+        self.programs = []
+        for u in self.umems.values():
+            u.close()
+        self.umems = {}
+
+    # ------------------------------------------------------------ worker side
+    def _pool_for(self, worker: str, lp) -> RoutedPool | None:
+        if self.mode != "fwd":
+            return None
+        routers = self._routers
+        umem = self.umems[lp.umem]
+        if lp.umem not in routers:
+            regs = self.cfg.umem_regions(lp.umem)
+            remote = {
+                r.index: ring
+                for (w, (un, r_i)), ring in self.route["ret"].items()
+                for r in regs
+                if w == worker and un == lp.umem and r.index == r_i
+            }
+            inbound = [
+                ring
+                for (w, (un, r_i)), ring in self.route["ret"].items()
+                if w != worker and un == lp.umem and self.route["region_owner"][(un, r_i)] == worker
+            ]
+            routers[lp.umem] = RegionRouter([r.offset for r in regs], remote, inbound)
+        reg = umem.region(lp.region)
+        return RoutedPool(
+            umem.frame_addrs(lp.region),
+            bufsz=umem.bufsz,
+            name=f"{lp.umem}.r{lp.region}",
+            router=routers[lp.umem],
+            region=lp.region,
+            lo=reg.offset,
+            hi=reg.offset + reg.size,
+        )
+
+    def open_port(self, name: str, umems: dict) -> object:
+        lp = self.cfg.lport(name)
+        umem = umems[lp.umem]
+        worker = self.owner[name]
+        pool = self._pool_for(worker, lp)
+        if self.api == "xskdev":
+            return XskDev(
+                self.cfg.lport_xsk_config(lp), umem, region=lp.region, pool=pool, lport=lp.lpid
+            )
+        from ..pktdev.port import PortConfig, port_setup
+
+        u = self.cfg.umem(lp.umem)
+        pmd = lp.pmd + (f":{lp.pmd_opts}" if lp.pmd_opts else "")
+        return port_setup(
+            PortConfig(
+                name=name,
+                pmd=pmd,
+                ifname=lp.netdev,
+                qid=lp.qid,
+                umem=umem,
+                region=lp.region,
+                pool=pool,
+                skb_mode=lp.skb_mode,
+                busy_poll=lp.busy_poll,
+                busy_timeout=lp.busy_timeout,
+                busy_budget=lp.busy_budget,
+                force_wakeup=lp.force_wakeup,
+                xsk_pin_path=lp.xsk_pin_path,
+                rx_nb_desc=u.rxdesc,
+                tx_nb_desc=u.txdesc,
+            )
+        )
+
+    def worker(self, ctx) -> None:
+        spec = ctx.spec
+        ios = []
+        for name in spec.lports:
+            port = ctx.ports[name]
+            lp = self.cfg.lport(name)
+            mac = getattr(port, "mac", None)
+            if not isinstance(mac, bytes | bytearray):
+                mac = _netdev_mac(lp)
+            ios.append(IO(name, lp.lpid, port, ctx.umems[lp.umem], bytes(mac)))
+        fds = [io.port.fileno() for io in ios]
+        idle = IdleManager(
+            [fd for fd in fds if fd is not None],
+            spec.idle_timeout,
+            spec.intr_timeout,
+            name=spec.name,
+        )
+        route = {}
+        if self.mode == "fwd":
+            xfer = self.route["xfer"]
+            local = {io.lpid: io for io in ios}
+            remote = {
+                self.cfg.lport(n).lpid: ring for (w, n), ring in xfer.items() if w == spec.name
+            }
+            for io in ios:
+                io.xfer_in = [ring for (w, n), ring in xfer.items() if n == io.name]
+            route = {
+                "table": self.route["table"],
+                "local": local,
+                "remote": remote,
+                "routers": list(self._routers.values()),
+            }
+        loop = Loop(ctx, ios, self.burst, idle, dst_mac=self.dst_mac, route=route)
+        try:
+            if self.mode == "drop":
+                loop.drop()
+            elif self.mode == "loopback":
+                loop.loopback()
+            elif self.mode == "tx-only":
+                loop.tx_only()
+            elif self.mode == "tx-only-rx":
+                loop.tx_only(with_rx=True)
+            else:
+                loop.fwd()
+        finally:
+            for io in ios:
+                with contextlib.suppress(Exception):
+                    io.port.flush(0.5)
+            loop.publish(force=True)
+            idle.close()
+
+    # ------------------------------------------------------------ run
+    def run(self) -> int:
+        cfg = self.cfg
+        self._routers: dict[str, RegionRouter] = {}
+        workers = [
+            WorkerSpec(
+                t.name,
+                t.type,
+                t.index,
+                cfg.thread_cpus(t.name),
+                list(t.lports),
+                t.idle_timeout,
+                t.intr_timeout,
+            )
+            for t in self.fwd_threads
+        ]
+        lport_names = sorted(cfg.lports, key=lambda n: cfg.lports[n].lpid)
+        self.setup()
+        rt = None
+        try:
+            rt = Runtime(
+                workers,
+                umems=self.umems,
+                lport_names=lport_names,
+                open_port=self.open_port,
+                worker_fn=self.worker,
+                stat_keys=STAT_KEYS,
+            )
+            install_stop_signals(rt)
+            main = cfg.threads.get("main")
+            if main is not None:
+                with contextlib.suppress(OSError, ValueError, ConfigError):
+                    os.sched_setaffinity(
+                        0,
+                        set(cfg.thread_cpus("main")) & set(os.sched_getaffinity(0))
+                        or os.sched_getaffinity(0),
+                    )
+            rt.start()
+            screen = StatsScreen(
+                rt.stats,
+                [n for n in lport_names if n in self.owner],
+                color=self.color,
+                mode=self.mode,
+                api=self.api,
+                dst_mac=self.dst_mac,
+            )
+            status = rt.wait(
+                tick=screen.tick if self.cli else screen.sample,
+                period=1.0,
+                duration=self.args.duration,
+            )
+            status = max(status, rt.stop())
+            screen.final()
+            return status
+        finally:
+            if rt is not None and rt.procs:
+                rt.stop()
+            self.teardown()
+
+
+def _netdev_mac(lp) -> bytes:
+    from ..sys import netdev
+
+    try:
+        return netdev.get_mac(lp.netdev)
+    except CndpError:
+        return b"\x02\x00\x00\x00\x00\x00"
+
+
+class StatsScreen:
+    """The port-stats screen (options.cli): pps, Mbps and totals per lport, every second."""
+
+    def __init__(
+        self, stats, lports: list[str], *, color: bool, mode: str, api: str, dst_mac: str | None
+    ):
+        self.stats = stats
+        self.lports = lports
+        self.color = color and sys.stdout.isatty()
+        self.header = f"cndpfwd (Python)  mode {mode}  api {api}" + (
+            f"  dst-mac {dst_mac}" if dst_mac else ""
+        )
+        self.prev: dict[str, dict] = {}
+        self.t_prev = time.monotonic()
+
+    def _rates(self):
+        now = time.monotonic()
+        dt = max(now - self.t_prev, 1e-6)
+        rows = []
+        for name in self.lports:
+            cur = self.stats.read(self.stats.lports.index(name))
+            p = self.prev.get(name, dict.fromkeys(cur, 0))
+            rows.append(
+                (
+                    name,
+                    cur,
+                    {
+                        "rx_pps": (cur["ipackets"] - p["ipackets"]) / dt,
+                        "tx_pps": (cur["opackets"] - p["opackets"]) / dt,
+                        "rx_mbps": (cur["ibytes"] - p["ibytes"]) * 8 / dt / 1e6,
+                        "tx_mbps": (cur["obytes"] - p["obytes"]) * 8 / dt / 1e6,
+                    },
+                )
+            )
+            self.prev[name] = cur
+        self.t_prev = now
+        return rows
+
+    def sample(self) -> None:
+        self._rates()
+
+    def tick(self) -> None:
+        rows = self._rates()
+        out = []
+        if self.color:
+            out.append("\x1b[H\x1b[2J")
+        out.append(self.header)
+        out.append(
+            f"{'lport':<12} {'RX pps':>12} {'RX Mbps':>10} {'TX pps':>12} "
+            f"{'TX Mbps':>10} {'RX total':>14} {'TX total':>14} {'missed':>10}"
+        )
+        for name, cur, r in rows:
+            out.append(
+                f"{name:<12} {r['rx_pps']:12,.0f} {r['rx_mbps']:10,.1f} "
+                f"{r['tx_pps']:12,.0f} {r['tx_mbps']:10,.1f} {cur['ipackets']:14,} "
+                f"{cur['opackets']:14,} {cur['imissed']:10,}"
+            )
+        print("\n".join(out), flush=True)
+
+    def final(self) -> None:
+        for name in self.lports:
+            cur = self.stats.read(self.stats.lports.index(name))
+            print(
+                f"{name}: rx {cur['ipackets']} packets {cur['ibytes']} bytes, "
+                f"tx {cur['opackets']} packets {cur['obytes']} bytes, "
+                f"missed {cur['imissed']}",
+                flush=True,
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        level = _log_level(args.level)
+        if args.debug:
+            level = logging.DEBUG if args.debug > 1 else logging.INFO
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        if args.config_socket:
+            cfg = cfgmod.load_socket(
+                on_ready=lambda p: print(f"waiting for the configuration on {p}", file=sys.stderr)
+            )
+        else:
+            cfg = cfgmod.load(args.config)
+        for w in cfg.warnings:
+            log.warning("%s", w)
+        app = App(cfg, args)
+        return app.run()
+    except CndpError as e:
+        print(f"cndpfwd: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

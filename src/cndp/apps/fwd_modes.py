@@ -1,0 +1,224 @@
+"""cndpfwd's forwarding modes: one poll loop per worker over the worker's lports.
+
+Every loop costs a fixed number of numpy calls per burst, whatever the burst size.
+``IO`` wraps one open lport (a pktdev ``Port`` or an ``XskDev``) with what the loops need.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..mem import PktVec, gather, mac_swap, scatter
+from ..net.frames import udp4_frame
+
+DOWN = 0xFFFF  # PKTDEV_ADMIN_STATE_DOWN
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+TXONLY_LEN = 60
+
+
+@dataclass(eq=False)
+class IO:
+    name: str
+    lpid: int
+    port: Any
+    umem: Any
+    mac: bytes
+    rx: Any = None
+    tx: Any = None
+    pool: Any = None
+    data: np.ndarray | None = None
+    copied: int = 0
+    xfer_in: list = field(default_factory=list)  # DescRings whose frames this lport sends
+
+    def __post_init__(self) -> None:
+        self.rx = self.port.rx_burst
+        self.tx = self.port.tx_burst
+        self.pool = self.port.pool
+        self.data = self.umem.data
+
+    def send(self, pv: PktVec, n: int, free) -> int:
+        """Transmit the first n packets; frames not taken go to ``free``."""
+        s = self.tx(pv, n)
+        if s == DOWN:
+            s = 0
+        if s < n:
+            free(pv.addr[s:n])
+        return s
+
+
+class Loop:
+    """State shared by the mode loops of one worker."""
+
+    def __init__(
+        self,
+        ctx,
+        ios: list[IO],
+        burst: int,
+        idle,
+        *,
+        dst_mac: str | None = None,
+        route: dict | None = None,
+    ):
+        self.ctx = ctx
+        self.ios = ios
+        self.burst = burst
+        self.idle = idle
+        self.stop = ctx.stop_flag
+        self.pv = PktVec(burst)
+        self.pv2 = PktVec(burst)
+        self.dst_mac = dst_mac
+        self.route = route or {}
+        self._next_publish = 0.0
+
+    def publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now >= self._next_publish:
+            self.ctx.publish()
+            self._next_publish = now + 0.25
+
+    # -------------------------------------------------------------------- modes
+    def drop(self) -> None:
+        pv, burst, ios, idle, stop = self.pv, self.burst, self.ios, self.idle, self.stop
+        it = 0
+        while not stop[0]:
+            got = 0
+            for io in ios:
+                k = io.rx(pv, burst)
+                if k and k != DOWN:
+                    io.pool.put_bulk(pv.addr[:k])
+                    got += k
+            idle.process(got)
+            it += 1
+            if not it & 255:
+                self.publish()
+
+    def loopback(self) -> None:
+        pv, burst, ios, idle, stop = self.pv, self.burst, self.ios, self.idle, self.stop
+        it = 0
+        while not stop[0]:
+            got = 0
+            for io in ios:
+                k = io.rx(pv, burst)
+                if k and k != DOWN:
+                    mac_swap(io.data, pv.addr[:k])
+                    io.send(pv, k, io.pool.put_bulk)
+                    got += k
+                else:
+                    io.tx(pv, 0)  # reap completions, kick what is queued
+            idle.process(got)
+            it += 1
+            if not it & 255:
+                self.publish()
+
+    def _templates(self) -> dict[IO, np.ndarray]:
+        rows = {}
+        for io in self.ios:
+            f = udp4_frame(io.mac, self.dst_mac or BROADCAST, size=TXONLY_LEN)
+            rows[io] = np.tile(np.frombuffer(f, np.uint8), (self.burst, 1))
+        return rows
+
+    def tx_only(self, with_rx: bool = False) -> None:
+        pv, burst, ios, stop = self.pv, self.burst, self.ios, self.stop
+        rxv = self.pv2
+        rows = self._templates()
+        it = 0
+        while not stop[0]:
+            for io in ios:
+                pv.n = 0
+                k = pv.alloc_from(io.pool, burst)
+                if k:
+                    scatter(io.data, pv.addr[:k], rows[io][:k])
+                    pv.data_len[:k] = TXONLY_LEN
+                    io.send(pv, k, io.pool.put_bulk)
+                else:
+                    io.tx(pv, 0)  # every frame is in flight: reap completions
+                if with_rx:
+                    r = io.rx(rxv, burst)
+                    if r and r != DOWN:
+                        io.pool.put_bulk(rxv.addr[:r])
+            it += 1
+            if not it & 255:
+                self.publish()
+
+    def fwd(self) -> None:
+        """Destination lport = last octet of the destination MAC (its index in the config);
+        no such lport: back out of the ingress lport. MACs are swapped."""
+        pv, pv2, burst, ios, idle, stop = (
+            self.pv,
+            self.pv2,
+            self.burst,
+            self.ios,
+            self.idle,
+            self.stop,
+        )
+        table = self.route["table"]  # 256 entries: lpid, or -1
+        local = self.route["local"]  # lpid -> IO of this worker
+        remote = self.route["remote"]  # lpid -> DescRing towards its owner
+        routers = self.route["routers"]
+        inbound = [(io, ring) for io in ios for ring in io.xfer_in]
+        it = 0
+        while not stop[0]:
+            got = 0
+            for io in ios:
+                k = io.rx(pv, burst)
+                if not k or k == DOWN:
+                    io.tx(pv, 0)
+                    continue
+                got += k
+                data = io.data
+                a = pv.addr[:k]
+                dst = table[data[a.view(np.intp) + 5]]
+                mac_swap(data, a)
+                first = int(dst[0])
+                if (dst == first).all():
+                    self._deliver(io, first if first >= 0 else io.lpid, pv, k, local, remote)
+                else:
+                    dst = np.where(dst < 0, io.lpid, dst)
+                    for t in np.unique(dst).tolist():  # a loop over lports, not packets
+                        pv.select(dst == t, out=pv2)
+                        self._deliver(io, t, pv2, pv2.n, local, remote)
+            for io, ring in inbound:  # bursts other workers routed to our lports
+                n = ring.pop(pv.addr, pv.data_len, burst)
+                if n:
+                    pv.n = n
+                    io.send(pv, n, io.pool.put_bulk)
+                    got += n
+            for r in routers:
+                r.drain()
+            idle.process(got)
+            it += 1
+            if not it & 255:
+                self.publish()
+
+    def _deliver(self, src: IO, t: int, pv: PktVec, n: int, local, remote) -> None:
+        dst = local.get(t)
+        if dst is not None:
+            if dst.umem is not src.umem:
+                self._copy_send(src, dst, pv, n)
+            else:
+                dst.send(pv, n, src.pool.put_bulk)
+            return
+        ring = remote.get(t)
+        if ring is None:  # lport of another process we cannot reach: drop
+            src.pool.put_bulk(pv.addr[:n])
+            return
+        s = ring.push(pv.addr[:n], pv.data_len[:n])
+        if s < n:
+            src.pool.put_bulk(pv.addr[s:n])
+
+    def _copy_send(self, src: IO, dst: IO, pv: PktVec, n: int) -> None:
+        """Frames must be in the sending socket's UMEM: copy the burst (CNDP's tx_copied)."""
+        out = self.pv2 if pv is not self.pv2 else PktVec(self.burst)
+        out.n = 0
+        m = out.alloc_from(dst.pool, n)
+        if m:
+            length = int(pv.data_len[:m].max())
+            scatter(dst.data, out.addr[:m], gather(src.data, pv.addr[:m], length))
+            out.data_len[:m] = pv.data_len[:m]
+            dst.copied += m
+            dst.send(out, m, dst.pool.put_bulk)
+        src.pool.put_bulk(pv.addr[:n])
