@@ -419,9 +419,9 @@ class App:
             for t in self.fwd_threads
         ]
         lport_names = sorted(cfg.lports, key=lambda n: cfg.lports[n].lpid)
-        self.setup()
         rt = None
         try:
+            self.setup()  # inside the try: a failure half-way still detaches what it attached
             rt = Runtime(
                 workers,
                 umems=self.umems,
@@ -440,6 +440,12 @@ class App:
                         or os.sched_getaffinity(0),
                     )
             rt.start()
+            print(
+                f"cndpfwd: running {self.mode} ({self.api}) with {len(workers)} worker(s): "
+                + ", ".join(f"{w.name} on CPUs {list(w.cpus)}" for w in workers),
+                file=sys.stderr,
+                flush=True,
+            )
             screen = StatsScreen(
                 rt.stats,
                 [n for n in lport_names if n in self.owner],
