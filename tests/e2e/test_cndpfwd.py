@@ -338,7 +338,7 @@ def test_busy_spinning_without_idle_timeout(star, tmp_path):
         used = [_cpu_seconds(p) - before[p] for p in pids]
     finally:
         fwd.stop()
-    assert max(used) > 0.8
+    assert max(used) > 0.45  # > 30 % of a core even on a busy machine; idle ones use ~0
 
 
 @pytest.mark.parametrize(
