@@ -370,3 +370,40 @@ def test_lport_on_a_missing_netdev_fails_cleanly(star, tmp_path):
     assert r.returncode != 0
     assert "nosuchdev9" in r.stderr and "Traceback" not in r.stderr
     assert_clean(star)
+
+
+def test_stats_screen_and_config_over_the_socket(star, tmp_path):
+    """-C: the configuration arrives over CNDP's config socket; options.cli: the screen."""
+    cfg, names = write_config(tmp_path, star, cli=True)
+    rundir = tmp_path / "run"
+    proc = star.popen(
+        [CNDPFWD, "-C", "--runtime-dir", str(rundir), "--duration", "3", "--no-color", "drop"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        sock = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sock is None:
+            found = list(rundir.glob("config.*")) if rundir.exists() else []
+            sock = found[0] if found else None
+            time.sleep(0.05)
+        assert sock is not None, "cndpfwd did not open its config socket"
+        r = star.run(
+            [sys.executable, "-m", "cndp.app.config_sock", str(cfg), "--socket", str(sock)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert r.returncode == 0, r.stderr
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.count("RX pps") >= 2  # repainted every second
+    for n in names:
+        assert re.search(rf"^{re.escape(n)}\s+\d", out, re.M)
+    assert_clean(star)

@@ -97,6 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="wait for the configuration on the Unix socket /var/run/cndp/config.<pid>",
     )
     ap.add_argument(
+        "--runtime-dir", help="directory of the -C config socket (default /var/run/cndp)"
+    )
+    ap.add_argument(
         "-M", dest="dst_mac", help="destination MAC for tx-only frames (default ff:ff:ff:ff:ff:ff)"
     )
     ap.add_argument(
@@ -556,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
         if args.config_socket:
             cfg = cfgmod.load_socket(
-                on_ready=lambda p: print(f"waiting for the configuration on {p}", file=sys.stderr)
+                args.runtime_dir,
+                on_ready=lambda p: print(f"waiting for the configuration on {p}", file=sys.stderr),
             )
         else:
             cfg = cfgmod.load(args.config)
