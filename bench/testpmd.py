@@ -12,6 +12,7 @@ the previous show) are kept as a cross-check.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import shutil
@@ -30,6 +31,12 @@ _BLOCK = re.compile(
     r".*?Rx-pps:\s*(\d+).*?Tx-pps:\s*(\d+).*?#{20,}",
     re.S,
 )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the bench dies (kept across execve)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class TestPmdError(RuntimeError):
@@ -149,6 +156,13 @@ class TestPmd:
     def log_tail(self, n: int = 15) -> str:
         return "\n".join(self.log_text().splitlines()[-n:])
 
+    def error_line(self) -> str:
+        """The last line of the log that looks like an error (for failure notes)."""
+        for line in reversed(self.log_text().splitlines()):
+            if re.search(r"error|invalid|fail|cannot|unable", line, re.I):
+                return line.strip()[:160]
+        return ""
+
     def start(self, timeout: float = 30.0) -> None:
         """Start testpmd and wait for its prompt and its XDP program on the veth; then
         ``start`` forwarding."""
@@ -162,6 +176,7 @@ class TestPmd:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # our Ctrl-C is not delivered to it; we stop it ourselves
+            preexec_fn=_die_with_parent,  # ... and if we are killed outright, so is it
         )
         deadline = time.monotonic() + timeout
         while PROMPT not in self.log_text():
