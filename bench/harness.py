@@ -97,6 +97,8 @@ class Generator:
         self.park = park
         self.chunk = chunk or (200_000 if park is not None else 2_000_000)
         self.ctl = shared_array(4)  # [state, ready, busy (a chunk is in flight), parked]
+        self.alt = shared_array(1, np.int64)  # second CPU to alternate chunks with; -1: none
+        self.alt[0] = -1
         self.count = shared_array(2)  # [frames sent, monotonic ns when the last chunk ended]
         self.proc: mp.Process | None = None
 
@@ -126,9 +128,17 @@ class Generator:
                 self._park(gen)
                 try:
                     ctl[1] = 1
+                    flip = False
                     while ctl[0] != GEN_EXIT:
                         ctl[2] = 1  # busy before looking at the state: see pause()
                         if ctl[0] == GEN_RUN:
+                            other = int(self.alt[0])
+                            if other >= 0:  # veth picks the rx queue by the sending CPU
+                                flip = not flip
+                                pin(other if flip else self.cpu)
+                            elif flip:
+                                flip = False
+                                pin(self.cpu)
                             n = gen.send(self.chunk).frames
                             self.count[0] += n
                             self.count[1] = time.monotonic_ns()
@@ -165,6 +175,10 @@ class Generator:
         while self.alive() and idle < 2:  # seen idle twice, 10 ms apart
             time.sleep(0.01)
             idle = idle + 1 if self.ctl[2] == 0 else 0
+
+    def alternate(self, cpu: int | None) -> None:
+        """Send every other chunk from ``cpu`` (None: only from the generator's own CPU)."""
+        self.alt[0] = -1 if cpu is None else cpu
 
     def sample(self) -> tuple[int, int]:
         """(frames sent, ns timestamp of the end of the last chunk)."""

@@ -28,6 +28,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import time
 import traceback
@@ -51,7 +52,13 @@ ROWS = (
     "testpmd-macswap",
     "pycndp-rx-drop",
     "pycndp-macswap",
+    "cndpfwd-drop-1w",
+    "cndpfwd-lb-1w",
+    "cndpfwd-drop-2w",
+    "cndpfwd-lb-2w",
 )
+# cndpfwd rows with two workers need both CPUs for workers; they run in the softirq layout
+SOFTIRQ_ONLY = {"cndpfwd-drop-2w", "cndpfwd-lb-2w"}
 LAYOUTS = ("softirq", "threaded")
 CEILING = "kernel-xdp-drop"
 # the row each row's `ratio` is taken against (all rows also get a ceiling_ratio)
@@ -61,6 +68,10 @@ BASELINE = {
     "testpmd-macswap": CEILING,
     "pycndp-rx-drop": "testpmd-rxonly",
     "pycndp-macswap": "testpmd-macswap",
+    "cndpfwd-drop-1w": "testpmd-rxonly",
+    "cndpfwd-lb-1w": "testpmd-macswap",
+    "cndpfwd-drop-2w": "testpmd-rxonly",
+    "cndpfwd-lb-2w": "testpmd-macswap",
 }
 # what `pps` counts, per row
 MEASURED = {
@@ -69,6 +80,10 @@ MEASURED = {
     "testpmd-macswap": "frames back at A (counting XDP sink on A)",
     "pycndp-rx-drop": "frames our loop received",
     "pycndp-macswap": "frames back at A (counting XDP sink on A)",
+    "cndpfwd-drop-1w": "frames B's veth redirected into cndpfwd's socket(s)",
+    "cndpfwd-lb-1w": "frames back at A (counting XDP sink on A)",
+    "cndpfwd-drop-2w": "frames B's veth redirected into cndpfwd's socket(s)",
+    "cndpfwd-lb-2w": "frames back at A (counting XDP sink on A)",
 }
 # goals from issue 2: (layout, row) -> (field, minimum, text)
 GOALS = {
@@ -139,6 +154,10 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
         "testpmd-macswap": "back_at_a",
         "pycndp-rx-drop": "rx",
         "pycndp-macswap": "back_at_a",
+        "cndpfwd-drop-1w": "rx",
+        "cndpfwd-lb-1w": "back_at_a",
+        "cndpfwd-drop-2w": "rx",
+        "cndpfwd-lb-2w": "back_at_a",
     }[row]
     extra = {f"{k}_pps": round(v) for k, v in rates.items() if k != key}
     extra["seconds"] = round(dt, 3)
@@ -163,7 +182,7 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
             ctx.note(layout, row, "receiver kept up with all frames: sender-bound")
     # cross-check: frames the veth's XDP redirected to an AF_XDP socket == frames the app got
     redirect = veth.get("rx_queue_0_xdp_redirect", 0.0)
-    if row != CEILING and redirect > 0:
+    if row != CEILING and redirect > 0 and not row.startswith("cndpfwd"):
         got = rates["rx"]
         extra["rx_vs_veth_redirect"] = round(got / redirect, 4)
         if abs(got / redirect - 1) > 0.02:
@@ -263,7 +282,96 @@ def run_testpmd(ctx: Ctx, layout: str, row: str) -> Sample:
     return s
 
 
+def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
+    """cndpfwd (config file, runtime, worker processes) on B's veth, drop or lb.
+
+    1w: one fwd thread on the receiver CPU, lport qid 0. 2w: a second fwd thread on the
+    generator's CPU with lport qid 1, and the generator alternates its chunks between the two
+    CPUs (veth picks the peer's rx queue by the sending CPU), so both queues get traffic and
+    each CPU takes turns generating and forwarding: on this 2-CPU machine the row shows the
+    runtime working with two workers, not scaling.
+    """
+    a = ctx.args
+    b = ctx.pair.b
+    mode = "drop" if "-drop-" in row else "lb"
+    two = row.endswith("-2w")
+    lports = {
+        f"{b.ifname}:{q}": {"pmd": "net_af_xdp", "qid": q, "umem": "umem0", "region": q}
+        for q in ((0, 1) if two else (0,))
+    }
+    names = list(lports)
+    idle = 1 if layout == "threaded" else 0
+    threads = {
+        "main": {"group": "initial"},
+        "fwd:0": {"group": "rx", "lports": [names[0]], "idle_timeout": idle, "intr_timeout": 10},
+    }
+    if two:
+        threads["fwd:1"] = {"group": "gen", "lports": [names[1]]}
+    cfg = {
+        "application": {"name": "bench"},
+        "umems": {
+            "umem0": {
+                "bufcnt": 8 * len(names),
+                "bufsz": 2,
+                "mtype": "4KB",
+                "regions": [8] * len(names),
+                "rxdesc": 2,
+                "txdesc": 2,
+            }
+        },
+        "lports": lports,
+        "lcore-groups": {"initial": [a.gen_cpu], "rx": [a.rx_cpu], "gen": [a.gen_cpu]},
+        "options": {"pkt_api": "xskdev", "mode": mode},
+        "threads": threads,
+    }
+    os.makedirs(a.out_dir, exist_ok=True)
+    path = os.path.join(a.out_dir, f"cndpfwd-{layout}-{row}.jsonc")
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    exe = os.path.join(os.path.dirname(sys.executable), "cndpfwd")
+    log_path = os.path.join(a.out_dir, f"cndpfwd-{layout}-{row}.log")
+    log = open(log_path, "w")  # noqa: SIM115 - closed in finally
+    proc = b.popen([exe, "-c", path, "-b", str(a.burst), mode], stdout=log, stderr=log)
+    try:
+
+        def running() -> bool:
+            with open(log_path) as f:
+                return "cndpfwd: running" in f.read()
+
+        if not H.wait_for(lambda: running() or proc.poll() is not None, 30) or not running():
+            raise RuntimeError(f"cndpfwd did not start (see {log_path})")
+        H.apply_layout(b, layout, a.rx_cpu)
+        if two:
+            ctx.gen.alternate(a.rx_cpu)
+
+        def read():
+            if proc.poll() is not None:
+                raise RuntimeError(f"cndpfwd exited with {proc.returncode} (see {log_path})")
+            v = H.veth_stats(b)
+            got = sum(n for k, n in v.items() if k.endswith("_xdp_redirect"))
+            return time.monotonic(), {"rx": got}
+
+        return measure(ctx, layout, row, read)
+    finally:
+        if two:
+            ctx.gen.alternate(None)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        log.close()
+        if proc.returncode not in (0, None):
+            ctx.note(layout, row, f"cndpfwd exit {proc.returncode}")
+
+
 RUNNERS = {
+    "cndpfwd-drop-1w": run_cndpfwd,
+    "cndpfwd-lb-1w": run_cndpfwd,
+    "cndpfwd-drop-2w": run_cndpfwd,
+    "cndpfwd-lb-2w": run_cndpfwd,
     "kernel-xdp-drop": run_ceiling,
     "testpmd-rxonly": run_testpmd,
     "testpmd-macswap": run_testpmd,
@@ -328,7 +436,7 @@ def bench_layout(ctx: Ctx, layout: str, rows: list[str], testpmd_ok: str) -> dic
     hopeless: set[str] = set()
     for i in range(a.runs):
         for row in rows:
-            if row in hopeless:
+            if row in hopeless or (row in SOFTIRQ_ONLY and layout != "softirq"):
                 continue
             if row.startswith("testpmd") and testpmd_ok:
                 if i == 0:
@@ -506,7 +614,9 @@ def run(args) -> int:
             print(f"testpmd rows skipped: {testpmd_why}", file=sys.stderr)
             testpmd_why = f"not run: {testpmd_why}"
 
-    pair = netns.make_veth_pair()
+    # two queues: the two-worker cndpfwd rows bind one lport to each (every other row uses
+    # queue 0, where all frames from a generator on one CPU arrive)
+    pair = netns.make_veth_pair(rxqueues=2, txqueues=2)
     a, b = pair.a, pair.b
     print(f"veth pair {a.ifname} ({a.ns}) <-> {b.ifname} ({b.ns})", flush=True)
     park = None

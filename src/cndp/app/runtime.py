@@ -48,6 +48,21 @@ def shared_array(shape: tuple[int, ...] | int, dtype=np.uint64) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=n).reshape(shape)
 
 
+def online_cpus() -> set[int]:
+    """CPUs that are online (a worker may be pinned to any of them, whatever the affinity
+    of the process that started us, e.g. under taskset)."""
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return set(os.sched_getaffinity(0))
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
 class SharedStats:
     """Per-lport counters published by workers and read by the main process."""
 
@@ -148,7 +163,7 @@ class Runtime:
         self.ready = shared_array(max(len(workers), 1))
         self.procs: list[mp.Process] = []
         self.failed: list[str] = []
-        ncpu = set(os.sched_getaffinity(0))
+        ncpu = online_cpus()
         for w in workers:
             missing = sorted(set(w.cpus) - ncpu)
             if missing:
@@ -165,8 +180,15 @@ class Runtime:
         # sent to it directly, and ignores the terminal's SIGINT.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: self.stop_flag.__setitem__(0, 1))
-        with contextlib.suppress(AttributeError):
+        try:
             os.sched_setaffinity(0, set(spec.cpus))
+        except OSError as e:
+            print(
+                f"worker {spec.name}: cannot run on CPUs {list(spec.cpus)}: {e.strerror} "
+                "(a cpuset may forbid them)",
+                file=sys.stderr,
+            )
+            os._exit(1)
         ports: dict[str, Any] = {}
         code = 0
         try:

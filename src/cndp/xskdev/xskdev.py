@@ -238,6 +238,7 @@ class XskDev:
         )
         if self._free is None:
             self._free = self.pool.put_bulk
+        self._always_kick = cfg.force_wakeup or not cfg.need_wakeup
         need = self.rx_size + self.tx_size
         # Frames parked in the fill ring: as many as fit, keeping tx_size frames for TX.
         self.fill_target = max(min(self.fill_size, self.pool.capacity - self.tx_size), 0)
@@ -578,17 +579,34 @@ class XskDev:
 
         Queued frames belong to the kernel until they come back on the completion ring (and
         then to the pool); the caller still owns packets [sent:n] and must free or resend them.
+        The no-wrap case is written out inline, as in rx_burst.
         """
         if n is None:
             n = pv.n
-        self.reap()
+        cq = self.cq
+        if cq.cached_prod != cq.cached_cons or cq._prod[0] != cq.cached_cons:
+            self.reap()
+        else:
+            self.st_cq_empty += 1
         tx = self.tx
-        start, k = tx.reserve(n)
+        prod = tx.cached_prod
+        free = (tx.cached_cons - prod) & 0xFFFFFFFF
+        if free < n:
+            tx.cached_cons = (tx._cons[0] + tx.size) & 0xFFFFFFFF
+            free = (tx.cached_cons - prod) & 0xFFFFFFFF
+        k = n if free >= n else free
         if k < n:
             self.st_tx_ring_full += 1
         if k:
-            tx.write_descs(start, pv.addr[:k], pv.data_len[:k])
-            tx.submit(k)
+            start = prod & tx.mask
+            end = start + k
+            if end <= tx.size:
+                tx.addr[start:end] = pv.addr[:k]
+                tx.len[start:end] = pv.data_len[:k]
+            else:
+                tx.write_descs(start, pv.addr[:k], pv.data_len[:k])
+            tx.cached_prod = prod = (prod + k) & 0xFFFFFFFF
+            tx._prod[0] = prod
             pos = self._obytes_pos
             if pos + k > _BYTES_LOG:
                 self._flush_bytes()
@@ -596,10 +614,10 @@ class XskDev:
             self._obytes_log[pos : pos + k] = pv.data_len[:k]
             self._obytes_pos = pos + k
             self.st_opackets += k
-        if (k or tx.pending()) and (
-            self.cfg.force_wakeup or not self.cfg.need_wakeup or tx.need_wakeup()
-        ):
-            self.kick()
+            if self._always_kick or tx._flags[0] & 1:  # XDP_RING_NEED_WAKEUP
+                self.kick()
+        elif (prod - tx._cons[0]) & 0xFFFFFFFF and (self._always_kick or tx._flags[0] & 1):
+            self.kick()  # frames still queued from earlier bursts
         return k
 
     def flush(self, timeout: float = 1.0) -> bool:
