@@ -484,6 +484,8 @@ def summarise(ctx: Ctx, layout: str, samples: dict[str, list[Sample]], stamp: st
     med = {r: statistics.median([s.pps for s in ss]) if ss else None for r, ss in samples.items()}
     out = []
     for row, ss in samples.items():
+        if row in SOFTIRQ_ONLY and layout != "softirq":
+            continue
         pps = med[row]
         base = BASELINE[row]
         base_pps = med.get(base) if base else None
