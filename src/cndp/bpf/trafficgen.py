@@ -8,13 +8,24 @@ program returns XDP_TX, so each run transmits the frame out of ``ifname`` (into 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import logging
+import os
 import struct
 import time
 from dataclasses import dataclass
 
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ..errors import CndpError
 from ..sys import bpf as sysbpf
 from . import asm, progs
-from .xdp import resolve_ifindex
+from .xdp import XdpMode, attach, resolve_ifindex
+
+log = logging.getLogger("cndp.trafficgen")
+_park_ids = itertools.count()
 
 
 @dataclass
@@ -30,7 +41,7 @@ class GenResult:
 class LiveFrameGen:
     """Transmit copies of one frame out of ``ifname`` (must be called in its namespace)."""
 
-    def __init__(self, ifname: str, frame: bytes, *, batch_size: int = 64):
+    def __init__(self, ifname: str, frame: bytes, *, batch_size: int = 64, park: bool = True):
         if len(frame) < 14:
             raise ValueError("a frame needs at least an Ethernet header (14 bytes)")
         self.ifindex = resolve_ifindex(ifname)
@@ -40,6 +51,36 @@ class LiveFrameGen:
         # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress
         # data_end must equal the frame length or the kernel refuses the context
         self.ctx = struct.pack("6I", 0, len(frame), 0, self.ifindex, 0, 0)
+        self.parked: str | None = None
+        if park:
+            try:
+                self._park()
+            except BaseException:
+                self.close()
+                raise
+
+    def _park(self) -> None:
+        """Hold the program in the XDP dispatcher: attach it to an unused veth."""
+        name = f"cndpgen{os.getpid() & 0xFFFF:04x}{next(_park_ids) % 16:x}"
+        try:
+            with IPRoute() as ipr:
+                ipr.link("add", ifname=name + "a", kind="veth", peer={"ifname": name + "b"})
+                self.parked = name + "a"
+            attach(self.parked, self.fd, XdpMode.DRV)
+        except (NetlinkError, CndpError) as e:
+            # still works, at ~25 ms per call: callers should then send large chunks
+            log.warning("live-frames generator: cannot park its program (%s); each call "
+                        "will wait ~25 ms", e)
+            self._unpark()
+
+    def _unpark(self) -> None:
+        if self.parked is None:
+            return
+        with contextlib.suppress(NetlinkError, OSError), IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname=self.parked)
+            if idx:
+                ipr.link("del", index=idx[0])  # the peer and the attachment go with it
+        self.parked = None
 
     def send(self, count: int) -> GenResult:
         """Send ``count`` frames (blocks until done)."""
@@ -76,6 +117,7 @@ class LiveFrameGen:
         return GenResult(done, time.perf_counter() - t0)
 
     def close(self) -> None:
+        self._unpark()
         if self.fd >= 0:
             sysbpf.close(self.fd)
             self.fd = -1
