@@ -69,8 +69,9 @@ class LiveFrameGen:
             attach(self.parked, self.fd, XdpMode.DRV)
         except (NetlinkError, CndpError) as e:
             # still works, at ~25 ms per call: callers should then send large chunks
-            log.warning("live-frames generator: cannot park its program (%s); each call "
-                        "will wait ~25 ms", e)
+            log.warning(
+                "live-frames generator: cannot park its program (%s); each call will wait ~25 ms", e
+            )
             self._unpark()
 
     def _unpark(self) -> None:
