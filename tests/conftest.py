@@ -133,3 +133,40 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print("\n".join(lines))
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --------------------------------------------------------------------------------------------
+# 4. hugepages
+
+NR_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+FREE_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+
+def _free_2m() -> int:
+    try:
+        with open(FREE_2M) as f:
+            return int(f.read())
+    except OSError:
+        return 0
+
+
+@pytest.fixture
+def hugepages_2m() -> Iterator[None]:
+    """At least 8 free 2 MiB hugepages for the test: reserved here as root if the machine has
+    none, and given back afterwards (so hugepage code paths run in CI instead of skipping)."""
+    if _free_2m() >= 8:
+        yield
+        return
+    if os.geteuid() != 0:
+        pytest.fail("reserving hugepages needs root: run the suite as root (CI does)")
+    with open(NR_2M) as f:
+        before = int(f.read())
+    try:
+        with open(NR_2M, "w") as f:
+            f.write(str(before + 8 - _free_2m()))
+        if _free_2m() < 8:
+            pytest.fail("the kernel could not reserve 8 hugepages of 2 MiB")
+        yield
+    finally:
+        with open(NR_2M, "w") as f:
+            f.write(str(before))

@@ -543,3 +543,27 @@ def test_without_privilege_the_error_names_the_capability(veth_pair):
     assert _nothing_attached(b)
     assert PrivilegeError  # the class the message names
     _ = struct  # keep the import used
+
+
+def test_umem_on_2mb_hugepages(veth_pair, hugepages_2m):
+    a, b = veth_pair.a, veth_pair.b
+    with b.enter(), Umem(4096, page_type="2MB") as umem:
+        assert umem.mem.page_type.size == 2 << 20  # really on hugepages, no fallback
+        with XskDev(XskConfig(b.ifname), umem) as dev:
+            with a.enter():
+                peer = RawPeer(a.ifname)
+            try:
+                sent = [frame(veth_pair, i) for i in range(64)]
+                peer.send(sent)
+                addrs, lens = _rx_until(dev, PktVec(64), 64)
+            finally:
+                peer.close()
+            got = sorted(
+                (
+                    bytes(umem.data[int(x) : int(x) + int(n)])
+                    for x, n in zip(addrs, lens, strict=True)
+                    if is_udp_to(9)(bytes(umem.data[int(x) : int(x) + 42]))
+                ),
+                key=seq_of,
+            )
+            assert got == sent

@@ -122,12 +122,7 @@ def test_alloc_1g_with_fallback(size, caplog):
         r.array[0] = 1
 
 
-@pytest.mark.skipif(
-    free_hugepages(2048) < 1 or meminfo_free_hugepages() < 1,
-    reason="no free 2 MiB hugepages (echo 8 > /sys/kernel/mm/hugepages/"
-    "hugepages-2048kB/nr_hugepages to run this)",
-)
-def test_real_2m_hugepage(caplog):
+def test_real_2m_hugepage(caplog, hugepages_2m):
     caplog.set_level(logging.WARNING, logger="cndp.mem")
     with mmap_alloc(1, 4096, PageType.PAGE_2M) as r:
         assert r.page_type is PageType.PAGE_2M
