@@ -10,6 +10,7 @@ The per-iteration cost while busy is one integer compare; the clock is read only
 
 from __future__ import annotations
 
+import os
 import select
 import time
 
@@ -54,6 +55,9 @@ class IdleManager:
             return
         e = self._empty
         self._empty = e + 1
+        # Nothing to do: let a runnable task on this CPU go first (e.g. the NAPI thread that
+        # fills our rings, when threaded NAPI shares the core). Returns at once otherwise.
+        os.sched_yield()
         if e == 0:
             self._since = time.monotonic()
         elif e % CHECK_EVERY == 0 and time.monotonic() - self._since >= self.idle_s:
