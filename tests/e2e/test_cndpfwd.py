@@ -270,15 +270,41 @@ def test_fwd_picks_the_lport_from_the_mac_across_workers(star, tmp_path, api):
     assert t[names[1]]["tx"] >= 500 and t[names[0]]["tx"] >= 100
 
 
-def test_sigterm_stops_cleanly_and_detaches(star, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_stop_cleanly_and_detach(star, tmp_path, sig):
     cfg, _ = write_config(tmp_path, star)
     fwd = Fwd(star, ["-c", str(cfg), "drop"])
     with star.dut[0].enter():
         assert xdp.query(star.dut[0].ifname) is not None
-    rc, _out, err = fwd.stop(signal.SIGTERM)
+    rc, _out, err = fwd.stop(sig)
     assert rc == 0, err
     assert "Traceback" not in err
     assert_clean(star)
+
+
+def test_loopback_on_af_packet_ports_with_the_pktdev_api(star, tmp_path):
+    """cndpfwd drives any PMD through pktdev: here net_af_packet lports."""
+    cfg, names = write_config(tmp_path, star, api="pktdev")
+    cfg.write_text(cfg.read_text().replace('"net_af_xdp"', '"net_af_packet"'))
+    peers = open_peers(star)
+    try:
+        fwd = Fwd(star, ["-c", str(cfg), "lb"])
+        sent = [peer_frames(star, i, 200) for i in range(2)]
+        for p, fr in zip(peers, sent, strict=True):
+            p.send(fr)
+        got = [p.recv_until(200, timeout=5, match=is_udp_to(9)) for p in peers]
+        rc, out, err = fwd.stop()
+    finally:
+        for p in peers:
+            p.close()
+    assert rc == 0, err
+    for fr, g in zip(sent, got, strict=True):
+        assert sorted(seq_of(x) for x in g) == list(range(200))
+        by = {seq_of(x): x for x in g}
+        assert by[5] == fr[5][6:12] + fr[5][0:6] + fr[5][12:]
+    t = totals(out)
+    for n in names:
+        assert t[n]["tx"] >= 200
 
 
 def test_a_worker_that_dies_stops_the_app_non_zero(star, tmp_path):
