@@ -16,6 +16,7 @@ import logging
 import os
 import select
 import socket
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,7 +229,6 @@ class XskDev:
                 f"of two between 2048 and the page size ({page})",
                 fix="use bufsz 2048 or 4096",
             )
-        self.frame_mask = np.uint64(~(bufsz - 1) & 0xFFFFFFFFFFFFFFFF)
         self._own_pool = pool is None
         self._free = None
         self.pool = (
@@ -622,8 +622,6 @@ class XskDev:
 
     def flush(self, timeout: float = 1.0) -> bool:
         """Kick until the TX ring is drained and every frame completed (or timeout)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.reap()
@@ -727,18 +725,23 @@ class XskDev:
         """Give the pool back every frame the rings still hold (the socket is going away)."""
         # Frames in the fill ring, on RX not yet read, and TX not yet completed: the kernel
         # stops using them once the socket is closed, and we free them now, in bulk.
+        if self.sock is not None:
+            # We already left the XSKMAP: give a NAPI poll that may still be redirecting into
+            # this socket a moment to finish before we take the fill ring's frames back.
+            time.sleep(0.002)
         self.reap()
-        for ring in (self.fq, self.tx):
+        # fill-ring frames came from our pool; queued TX frames may be anyone's (fwd mode)
+        for ring, put in ((self.fq, self.pool.put_bulk), (self.tx, self._free)):
             cons = ring._cons[0]
             k = (ring.cached_prod - cons) & 0xFFFFFFFF
             if k:
                 start = cons & ring.mask
                 end = start + k
                 if end <= ring.size:
-                    self.pool.put_bulk(ring.addr[start:end])
+                    put(ring.addr[start:end])
                 else:
-                    self.pool.put_bulk(ring.addr[start:])
-                    self.pool.put_bulk(ring.addr[: end - ring.size])
+                    put(ring.addr[start:])
+                    put(ring.addr[: end - ring.size])
         start, k = self.rx.peek(self.rx_size)
         if k:
             end = start + k
