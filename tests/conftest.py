@@ -142,12 +142,19 @@ NR_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 FREE_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 
+RESV_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/resv_hugepages"
+
+
 def _free_2m() -> int:
+    """Free 2 MiB hugepages not already promised to a mapping (free - reserved)."""
     try:
         with open(FREE_2M) as f:
-            return int(f.read())
+            free = int(f.read())
+        with open(RESV_2M) as f:
+            resv = int(f.read())
     except OSError:
         return 0
+    return free - resv
 
 
 @pytest.fixture
