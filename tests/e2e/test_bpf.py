@@ -225,7 +225,8 @@ def test_live_frames_generator_sends_real_frames_and_parks_its_program(veth_pair
             names = [n for _, n in socket.if_nameindex()]
             assert parked not in names  # removed with the generator
         frames, nbytes = c.read()
-        assert frames == 10_000 and nbytes == 10_000 * len(f)
+        # ours, plus at most a few the Linux side sent on its own (IPv6 ND, ...)
+        assert 10_000 <= frames <= 10_005 and nbytes >= 10_000 * len(f)
         assert per_call < 0.02  # not the ~25 ms RCU wait of an unparked program
     finally:
         with b.enter():
