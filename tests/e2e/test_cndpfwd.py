@@ -433,3 +433,30 @@ def test_stats_screen_and_config_over_the_socket(star, tmp_path):
     for n in names:
         assert re.search(rf"^{re.escape(n)}\s+\d", out, re.M)
     assert_clean(star)
+
+
+def test_without_privilege_a_clear_error_and_nothing_left(star, tmp_path):
+    cfg, _ = write_config(tmp_path, star)
+    r = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            star.dut_ns,
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            CNDPFWD,
+            "-c",
+            str(cfg),
+            "drop",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r.stderr
+    assert "permission denied" in r.stderr.lower() and "CAP_" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert_clean(star)
