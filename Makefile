@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEBS   := iproute2 iputils-ping ethtool tshark tcpdump socat
+DEBS   := iproute2 iputils-ping ethtool tshark tcpdump socat procps util-linux
 BENCH_DEBS := dpdk-dev librte-net-af-xdp23
 
 .PHONY: all deps demo test bench lint clean
