@@ -476,7 +476,13 @@ def _netdev_mac(lp) -> bytes:
 
     try:
         return netdev.get_mac(lp.netdev)
-    except CndpError:
+    except CndpError as e:
+        log.warning(
+            "lport %s: cannot read the MAC of %s (%s): tx-only frames use 02:00:00:00:00:00",
+            lp.name,
+            lp.netdev,
+            e,
+        )
         return b"\x02\x00\x00\x00\x00\x00"
 
 

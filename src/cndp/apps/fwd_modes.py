@@ -203,8 +203,8 @@ class Loop:
                 dst.send(pv, n, src.pool.put_bulk)
             return
         ring = remote.get(t)
-        if ring is None:  # lport of another process we cannot reach: drop
-            src.pool.put_bulk(pv.addr[:n])
+        if ring is None:  # another worker's lport in another UMEM: back out of the ingress
+            src.send(pv, n, src.pool.put_bulk)
             return
         s = ring.push(pv.addr[:n], pv.data_len[:n])
         if s < n:
