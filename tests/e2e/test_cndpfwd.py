@@ -460,3 +460,41 @@ def test_without_privilege_a_clear_error_and_nothing_left(star, tmp_path):
     assert "permission denied" in r.stderr.lower() and "CAP_" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert_clean(star)
+
+
+@pytest.mark.parametrize("api", ["xskdev", "pktdev"])
+def test_fwd_between_umems_copies_the_frames(star, tmp_path, api):
+    """One worker, two lports in two UMEMs: AF_XDP can only send frames of its own UMEM, so
+    fwd copies the burst into the other UMEM (CNDP's tx_copied)."""
+    names = [f"{h.ifname}:0" for h in star.dut]
+    cfg = {
+        "application": {"name": "two-umems"},
+        "umems": {
+            u: {"bufcnt": 8, "bufsz": 2, "mtype": "4KB", "rxdesc": 1, "txdesc": 1}
+            for u in ("umem0", "umem1")
+        },
+        "lports": {
+            n: {"pmd": "net_af_xdp", "qid": 0, "umem": f"umem{i}"} for i, n in enumerate(names)
+        },
+        "lcore-groups": {"initial": [0], "g1": [1]},
+        "options": {"pkt_api": api, "mode": "fwd"},
+        "threads": {"main": {"group": "initial"}, "fwd:0": {"group": "g1", "lports": names}},
+    }
+    path = tmp_path / "two.jsonc"
+    path.write_text(json.dumps(cfg))
+    peers = open_peers(star)
+    try:
+        fwd = Fwd(star, ["-c", str(path)])
+        sent = peer_frames(star, 0, 300, dst_mac="02:00:00:00:00:01")
+        peers[0].send(sent)
+        got = peers[1].recv_until(300, timeout=5, match=is_udp_to(9))
+        rc, out, err = fwd.stop()
+    finally:
+        for p in peers:
+            p.close()
+    assert rc == 0, err
+    assert sorted(seq_of(x) for x in got) == list(range(300))
+    by = {seq_of(x): x for x in got}
+    for i in (0, 150, 299):
+        assert by[i] == sent[i][6:12] + sent[i][0:6] + sent[i][12:]
+    assert totals(out)[names[1]]["tx"] >= 300
