@@ -12,7 +12,7 @@ from cndp import pktdev
 from cndp.mem import Mempool, PktVec, Umem
 from cndp.pktdev import PortConfig, port_setup
 
-from .xsk_helpers import RawPeer, frame, is_udp_to, seq_of
+from .xsk_helpers import RawPeer, drain_port, frame, is_udp_to, seq_of
 
 
 @pytest.fixture(autouse=True)
@@ -39,20 +39,7 @@ def open_port(pair, umem, pool=None, **kw):
 
 
 def drain(port, umem, pv, want, timeout=5.0, match=None):
-    match = match or is_udp_to(9)
-    out: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < want and time.monotonic() < deadline:
-        k = port.rx_burst(pv)
-        for a, n in zip(pv.addr[:k].tolist(), pv.data_len[:k].tolist(), strict=True):
-            data = bytes(umem.data[a : a + n])
-            if match(data):
-                out.append(data)
-        if k:
-            port.buf_free(pv.addr[:k])
-        else:
-            time.sleep(0.0005)
-    return out
+    return drain_port(port, umem, pv, want, match=match, timeout=timeout)
 
 
 def test_rx_ring_wraps_many_times_in_order(veth_pair, umem):

@@ -17,7 +17,7 @@ from cndp.net.frames import udp4_frame
 from cndp.pktdev import PortConfig, port_setup
 from cndp.sys import netdev
 
-from .xsk_helpers import RawPeer, is_udp_to
+from .xsk_helpers import RawPeer, drain_port, is_udp_to
 
 
 @pytest.fixture(autouse=True)
@@ -37,19 +37,7 @@ def ip_link(host, *args: str) -> subprocess.CompletedProcess:
 
 
 def rx_all(port, pv: PktVec, umem: Umem, want: int, match, timeout: float = 5.0) -> list[bytes]:
-    out: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while len(out) < want and time.monotonic() < deadline:
-        k = port.rx_burst(pv)
-        for a, n in zip(pv.addr[:k].tolist(), pv.data_len[:k].tolist(), strict=True):
-            data = bytes(umem.data[a : a + n])
-            if match(data):
-                out.append(data)
-        if k:
-            port.buf_free(pv.addr[:k])
-        else:
-            time.sleep(0.001)
-    return out
+    return drain_port(port, umem, pv, want, match=match, timeout=timeout)
 
 
 def test_tap_is_visible_in_ip_link_while_open_and_removed_on_close(veth_pair, umem):

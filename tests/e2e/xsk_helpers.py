@@ -90,3 +90,22 @@ def frames_matrix(frames: list[bytes]) -> np.ndarray:
     n = len(frames)
     size = len(frames[0])
     return np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(n, size)
+
+
+def drain_port(port, umem, pv, want: int, *, match=None, timeout: float = 5.0) -> list[bytes]:
+    """Receive from a pktdev port until ``want`` frames matching ``match`` (default: UDP to
+    port 9) arrived or the timeout; returns their bytes and frees every frame."""
+    match = match or is_udp_to(9)
+    out: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < want and time.monotonic() < deadline:
+        k = port.rx_burst(pv)
+        for a, n in zip(pv.addr[:k].tolist(), pv.data_len[:k].tolist(), strict=True):
+            data = bytes(umem.data[a : a + n])
+            if match(data):
+                out.append(data)
+        if k:
+            port.buf_free(pv.addr[:k])
+        else:
+            time.sleep(0.0005)
+    return out
