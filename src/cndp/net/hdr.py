@@ -61,15 +61,34 @@ class Parsed:
         return out
 
 
-def _u16(m: np.ndarray, rows: np.ndarray, col: np.ndarray) -> np.ndarray:
-    c = np.minimum(col, WINDOW - 2)
-    return (m[rows, c].astype(np.uint16) << 8) | m[rows, c + 1]
+class _Cols:
+    """Column reader over the head matrix at a per-packet (or, fast path, common) offset."""
 
+    __slots__ = ("m", "rows")
 
-def _u32(m: np.ndarray, rows: np.ndarray, col: np.ndarray) -> np.ndarray:
-    c = np.minimum(col, WINDOW - 4)
-    b = m[rows[:, None], c[:, None] + np.arange(4)].astype(np.uint32)
-    return (b[:, 0] << 24) | (b[:, 1] << 16) | (b[:, 2] << 8) | b[:, 3]
+    def __init__(self, m: np.ndarray) -> None:
+        self.m = m
+        self.rows = np.arange(len(m))
+
+    def u8(self, off: np.ndarray | int) -> np.ndarray:
+        if isinstance(off, int):  # one offset for the whole burst: a plain column slice
+            return self.m[:, min(off, WINDOW - 1)]
+        return self.m[self.rows, np.minimum(off, WINDOW - 1)]
+
+    def u16(self, off: np.ndarray | int) -> np.ndarray:
+        if isinstance(off, int):
+            c = min(off, WINDOW - 2)
+            return self.m[:, c : c + 2].copy().view(">u2")[:, 0].astype(np.uint16)
+        c = np.minimum(off, WINDOW - 2)
+        return (self.m[self.rows, c].astype(np.uint16) << 8) | self.m[self.rows, c + 1]
+
+    def u32(self, off: np.ndarray | int) -> np.ndarray:
+        if isinstance(off, int):
+            c = min(off, WINDOW - 4)
+            return self.m[:, c : c + 4].copy().view(">u4")[:, 0].astype(np.uint32)
+        c = np.minimum(off, WINDOW - 4)
+        b = self.m[self.rows[:, None], c[:, None] + np.arange(4)].copy()
+        return b.view(">u4")[:, 0].astype(np.uint32)
 
 
 def parse(data: np.ndarray, addr: np.ndarray, lengths: np.ndarray) -> Parsed:
@@ -77,46 +96,75 @@ def parse(data: np.ndarray, addr: np.ndarray, lengths: np.ndarray) -> Parsed:
 
     Frames are assumed to have at least WINDOW bytes of buffer after their first byte (true
     for UMEM frames, which are >= 2 KiB); bytes past a packet's length are never trusted.
+    A burst whose packets share one L3 (and L4) offset - the usual case - reads every field
+    as a column slice; mixed bursts fall back to per-row fancy indexing.
     """
     n = len(addr)
     m = gather(data, addr, WINDOW)
+    col = _Cols(m)
     ln = np.asarray(lengths[:n]).astype(np.intp)
-    rows = np.arange(n)
-    et = (m[:, 12].astype(np.uint16) << 8) | m[:, 13]
+    et = col.u16(12)
     tagged = ((et == ETH_P_8021Q) | (et == ETH_P_8021AD)) & (ln >= 18)
-    vlan = np.where(tagged, ((m[:, 14].astype(np.uint16) << 8) | m[:, 15]) & 0x0FFF, 0)
-    et = np.where(tagged, (m[:, 16].astype(np.uint16) << 8) | m[:, 17], et).astype(np.uint16)
-    l3 = np.where(tagged, 18, 14).astype(np.intp)
-    l3c = np.minimum(l3, WINDOW - 40)
+    l3: np.ndarray | int
+    if tagged.any():
+        vlan = np.where(tagged, col.u16(14) & 0x0FFF, 0).astype(np.uint16)
+        et = np.where(tagged, col.u16(16), et).astype(np.uint16)
+        l3 = 18 if tagged.all() else np.where(tagged, 18, 14).astype(np.intp)
+    else:
+        vlan = np.zeros(n, np.uint16)
+        l3 = 14
+    l3a = np.full(n, l3, np.intp) if isinstance(l3, int) else l3
 
-    vihl = m[rows, l3c]
-    ihl = (vihl & 0x0F).astype(np.intp) * 4
-    tot4 = _u16(m, rows, l3c + 2).astype(np.intp)
+    vihl = col.u8(l3)
+    ihl_a = (vihl & 0x0F).astype(np.intp) * 4
+    ihl: np.ndarray | int = ihl_a
+    if isinstance(l3, int) and n and (ihl_a == ihl_a[0]).all():
+        ihl = int(ihl_a[0])
+    tot4 = col.u16(l3 + 2).astype(np.intp)
     is4 = (
         (et == ETH_P_IP)
         & (vihl >> 4 == 4)
-        & (ihl >= 20)
-        & (ln >= l3 + ihl)
-        & (tot4 >= ihl)
-        & (l3 + tot4 <= ln)
+        & (ihl_a >= 20)
+        & (ln >= l3a + ihl_a)
+        & (tot4 >= ihl_a)
+        & (l3a + tot4 <= ln)
     )
-    is6 = (et == ETH_P_IPV6) & (m[rows, l3c] >> 4 == 6) & (ln >= l3 + 40)
-    proto = np.where(is4, m[rows, l3c + 9], np.where(is6, m[rows, l3c + 6], 0)).astype(np.uint8)
-    ttl = np.where(is4, m[rows, l3c + 8], np.where(is6, m[rows, l3c + 7], 0)).astype(np.uint8)
-    src4 = np.where(is4, _u32(m, rows, l3c + 12), 0).astype(np.uint32)
-    dst4 = np.where(is4, _u32(m, rows, l3c + 16), 0).astype(np.uint32)
+    is6 = (et == ETH_P_IPV6) & (vihl >> 4 == 6) & (ln >= l3a + 40)
+    any6 = bool(is6.any())
+    if any6:
+        proto = np.where(is4, col.u8(l3 + 9), np.where(is6, col.u8(l3 + 6), 0))
+        ttl = np.where(is4, col.u8(l3 + 8), np.where(is6, col.u8(l3 + 7), 0))
+    else:
+        proto = np.where(is4, col.u8(l3 + 9), 0)
+        ttl = np.where(is4, col.u8(l3 + 8), 0)
+    proto = proto.astype(np.uint8)
+    src4 = np.where(is4, col.u32(l3 + 12), 0).astype(np.uint32)
+    dst4 = np.where(is4, col.u32(l3 + 16), 0).astype(np.uint32)
 
-    frag = _u16(m, rows, l3c + 6) & 0x1FFF  # fragment offset: ports only in the first
-    l4 = np.where(is4, l3 + ihl, l3 + 40)
+    frag = col.u16(l3 + 6) & 0x1FFF  # fragment offset: ports only in the first fragment
+    same_l4 = not any6 and isinstance(ihl, int) and isinstance(l3, int)
+    l4: np.ndarray | int = l3 + ihl if same_l4 else np.where(is4, l3a + ihl_a, l3a + 40)  # type: ignore[operator]
     has_ports = (
         ((is4 & (frag == 0)) | is6)
         & ((proto == IPPROTO_UDP) | (proto == IPPROTO_TCP))
-        & (l4 + 4 <= np.minimum(ln, WINDOW))
+        & (np.asarray(l4) + 4 <= np.minimum(ln, WINDOW))
     )
-    sport = np.where(has_ports, _u16(m, rows, l4), 0).astype(np.uint16)
-    dport = np.where(has_ports, _u16(m, rows, l4 + 2), 0).astype(np.uint16)
+    sport = np.where(has_ports, col.u16(l4), 0).astype(np.uint16)
+    dport = np.where(has_ports, col.u16(l4 + 2), 0).astype(np.uint16)
     return Parsed(
-        et, vlan.astype(np.uint16), l3, is4, is6, proto, ttl, src4, dst4, has_ports, sport, dport, m
+        et,
+        vlan,
+        l3a,
+        is4,
+        is6,
+        proto,
+        ttl.astype(np.uint8),
+        src4,
+        dst4,
+        has_ports,
+        sport,
+        dport,
+        m,
     )
 
 
