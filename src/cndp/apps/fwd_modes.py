@@ -18,6 +18,22 @@ from ..net.frames import udp4_frame
 DOWN = 0xFFFF  # PKTDEV_ADMIN_STATE_DOWN
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 TXONLY_LEN = 60
+ECHO = -1  # steering verdict: send back out of the ingress lport
+DROP = -2  # steering verdict: free the frame
+
+
+class MacIndexSteer:
+    """CNDP fwd: the last octet of the destination MAC names the egress lport; MACs swapped."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table  # 256 entries: lpid, or -1 (ECHO)
+
+    def __call__(self, io: IO, pv: PktVec, k: int) -> np.ndarray:
+        data = io.data
+        a = pv.addr[:k]
+        dst = self.table[data[a.view(np.intp) + 5]]
+        mac_swap(data, a)
+        return dst
 
 
 @dataclass(eq=False)
@@ -144,9 +160,11 @@ class Loop:
             if not it & 255:
                 self.publish()
 
-    def fwd(self) -> None:
-        """Destination lport = last octet of the destination MAC (its index in the config);
-        no such lport: back out of the ingress lport. MACs are swapped."""
+    def fwd(self, decide=None) -> None:
+        """Steer each packet to an lport. ``decide(io, pv, k)`` returns one int per packet:
+        an lpid, ECHO (back out of the ingress lport) or DROP; it rewrites headers itself.
+        Without one, CNDP's fwd: destination lport = last octet of the destination MAC (its
+        index in the config), no such lport: ECHO; MACs are swapped."""
         pv, pv2, burst, ios, idle, stop = (
             self.pv,
             self.pv2,
@@ -155,7 +173,8 @@ class Loop:
             self.idle,
             self.stop,
         )
-        table = self.route["table"]  # 256 entries: lpid, or -1
+        if decide is None:
+            decide = MacIndexSteer(self.route["table"])
         local = self.route["local"]  # lpid -> IO of this worker
         remote = self.route["remote"]  # lpid -> DescRing towards its owner
         routers = self.route["routers"]
@@ -169,18 +188,23 @@ class Loop:
                     io.tx(pv, 0)
                     continue
                 got += k
-                data = io.data
-                a = pv.addr[:k]
-                dst = table[data[a.view(np.intp) + 5]]
-                mac_swap(data, a)
+                dst = decide(io, pv, k)
                 first = int(dst[0])
                 if (dst == first).all():
-                    self._deliver(io, first if first >= 0 else io.lpid, pv, k, local, remote)
-                else:
-                    dst = np.where(dst < 0, io.lpid, dst)
-                    for t in np.unique(dst).tolist():  # a loop over lports, not packets
-                        pv.select(dst == t, out=pv2)
-                        self._deliver(io, t, pv2, pv2.n, local, remote)
+                    if first == DROP:
+                        io.pool.put_bulk(pv.addr[:k])
+                    else:
+                        self._deliver(io, first if first >= 0 else io.lpid, pv, k, local, remote)
+                    continue
+                dropped = dst == DROP
+                if dropped.any():
+                    io.pool.put_bulk(pv.addr[:k][dropped])
+                dst = np.where(dst == ECHO, io.lpid, dst)
+                for t in np.unique(dst).tolist():  # a loop over lports, not packets
+                    if t == DROP:
+                        continue
+                    pv.select(dst == t, out=pv2)
+                    self._deliver(io, t, pv2, pv2.n, local, remote)
             for io, ring in inbound:  # bursts other workers routed to our lports
                 n = ring.pop(pv.addr, pv.data_len, burst)
                 if n:
