@@ -43,8 +43,12 @@ MODES = {
     "tx-only": "tx-only",
     "tx-only-rx": "tx-only-rx",
     "fwd": "fwd",
+    "hyperscan": "hyperscan",
+    "hs": "hyperscan",
 }
-LATER_MODES = ("l3fwd", "acl-strict", "acl-permissive", "hyperscan", "hs")
+LATER_MODES = ("l3fwd", "acl-strict", "acl-permissive")
+# modes that steer packets between lports (cross-worker rings, region-routed pools)
+STEERED = frozenset({"fwd", "hyperscan"})
 LOG_LEVELS = {
     1: logging.CRITICAL,
     2: logging.CRITICAL,
@@ -157,6 +161,8 @@ class App:
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}", fix="use one of " + ", ".join(MODES))
         self.mode = MODES[mode]
+        if self.mode != "fwd":
+            self.make_steer()  # check the mode's options now, before anything is set up
         api = args.api or cfg.option("pkt_api") or "xskdev"
         if api not in ("xskdev", "pktdev"):
             raise UsageError(f"options.pkt_api {api!r}: expected xskdev or pktdev")
@@ -249,7 +255,7 @@ class App:
                 continue
             seen.add((lp.netdev, mode))
             self.programs.append(XskProgram.acquire(lp.netdev, mode))
-        if self.mode == "fwd":
+        if self.mode in STEERED:
             self._setup_fwd()
 
     def _setup_fwd(self) -> None:
@@ -281,6 +287,15 @@ class App:
                     ret[(t.name, key)] = AddrRing(8192)
         self.route = {"table": table, "xfer": xfer, "ret": ret, "region_owner": region_owner}
 
+    def make_steer(self):
+        """The steering function of a steered mode (None: CNDP's fwd by MAC index)."""
+        if self.mode == "hyperscan":
+            from .fwd_steer import HyperscanSteer
+
+            lpids = {lp.lpid for lp in self.cfg.lports.values()}
+            return HyperscanSteer(self.cfg.option("hs-patterns"), lpids)
+        return None
+
     def teardown(self) -> None:
         for p in self.programs:
             with contextlib.suppress(CndpError):
@@ -292,7 +307,7 @@ class App:
 
     # ------------------------------------------------------------ worker side
     def _pool_for(self, worker: str, lp) -> RoutedPool | None:
-        if self.mode != "fwd":
+        if self.mode not in STEERED:
             return None
         routers = self._routers
         umem = self.umems[lp.umem]
@@ -372,7 +387,7 @@ class App:
             name=spec.name,
         )
         route = {}
-        if self.mode == "fwd":
+        if self.mode in STEERED:
             xfer = self.route["xfer"]
             local = {io.lpid: io for io in ios}
             remote = {
@@ -397,7 +412,7 @@ class App:
             elif self.mode == "tx-only-rx":
                 loop.tx_only(with_rx=True)
             else:
-                loop.fwd()
+                loop.fwd(self.make_steer())
         finally:
             for io in ios:
                 with contextlib.suppress(Exception):
