@@ -43,7 +43,7 @@ HS_FLAGS = {
     "W": "HS_FLAG_UCP",
 }
 _HS_RE = re.compile(r"^\s*(?P<id>(?:0[xX][0-9a-fA-F]+|\d+))\s*:\s*/(?P<re>.*)/(?P<flags>[^/]*)$")
-HS_NO_MATCH = 0x8000  # the 16-bit verdict of a packet no pattern matched: dropped
+HS_NO_MATCH = -1  # the verdict of a packet no pattern matched: dropped (as C cndpfwd)
 HS_DROP_BIT = 0x8000  # bit 31 of a pattern ID (bit 15 of its upper half): drop on match
 
 
@@ -154,13 +154,14 @@ class HyperscanSteer(Counted):
             o = int(a[i])
             scan(mv[o : o + int(ln[i])].tobytes(), match_event_handler=cb)
             verdicts[i] = self._verdict
-        drop = (verdicts & HS_DROP_BIT) != 0
+        nomatch = verdicts == HS_NO_MATCH
+        drop = nomatch | ((verdicts & HS_DROP_BIT) != 0)
         lp = verdicts & 0xFF
         dst = np.where(np.isin(lp, self.lpids), lp, ECHO)
         dst = np.where(drop, DROP, dst).astype(np.int16)
         fwd = ~drop
         c = self.counters
-        c["hs_matched"][io.lpid] += int(np.count_nonzero(verdicts != HS_NO_MATCH))
+        c["hs_matched"][io.lpid] += k - int(np.count_nonzero(nomatch))
         c["hs_dropped"][io.lpid] += int(np.count_nonzero(drop))
         if fwd.any():
             mac_swap(data, pv.addr[:k][fwd])
