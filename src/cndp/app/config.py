@@ -1737,8 +1737,8 @@ class Config:
     def lport_xsk_config(self, lport: str | int | LportConfig) -> XskConfig:
         """The xskdev socket configuration of a ``net_af_xdp`` lport.
 
-        ``uds_path`` (device-plugin handshake) is not part of XskConfig: the runtime gets the
-        XSKMAP fd over that socket and sets ``xsk_map_fd`` itself.
+        With ``uds_path`` the socket gets its XSKMAP fd from the device plugin over that
+        socket (``cndp.k8s.handshake``) when it opens; with ``xsk_pin_path`` from the pin.
         """
         from ..xskdev.xskdev import XskConfig
 
@@ -1759,6 +1759,7 @@ class Config:
             busy_timeout=lp.busy_timeout_value,
             busy_budget=lp.busy_budget_value,
             xsk_pin_path=lp.xsk_pin_path,
+            uds_path=lp.uds_path,
         )
 
     # -- host

@@ -3,7 +3,9 @@
 ``tx_burst`` is the socket's own ``tx_burst`` (bound directly: no extra call per burst);
 ``rx_burst`` adds one numpy fill of ``pv.port``. Frames of sent packets return to the pool when
 the kernel completes them (reaped on the next ``tx_burst``). Statistics are xskdev's full set
-(CNDP lport_stats plus the kernel's XDP_STATISTICS).
+(CNDP lport_stats plus the kernel's XDP_STATISTICS). Unprivileged lports take their XSKMAP
+from a pinned map (``xsk_pin_path``) or from the device plugin (``uds_path``, the handshake of
+``cndp.k8s.handshake``) instead of loading an XDP program.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class AfXdpPort(Port):
             busy_budget=cfg.busy_budget,
             xsk_pin_path=cfg.xsk_pin_path,
             xsk_map_fd=cfg.xsk_map_fd,
+            uds_path=cfg.uds_path,
         )
         assert self.umem is not None
         self.dev = XskDev(xcfg, self.umem, region=cfg.region, pool=self.pool, lport=self.lport)

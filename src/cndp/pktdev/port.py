@@ -110,6 +110,7 @@ class PortConfig:
     force_wakeup: bool = False
     xsk_pin_path: str | None = None
     xsk_map_fd: int | None = None
+    uds_path: str | None = None  # device-plugin socket (unprivileged: the XSKMAP comes over it)
     rx_nb_desc: int = 0  # 0 = the driver's default
     tx_nb_desc: int = 0
     description: str = ""

@@ -99,6 +99,7 @@ class XskConfig:
     busy_budget: int = 0  # [busy_budget]; 0 = 64
     xsk_pin_path: str | None = None  # [xsk_pin_path] pinned XSKMAP: no program load
     xsk_map_fd: int | None = None  # XSKMAP fd from the device plugin: no program load
+    uds_path: str | None = None  # [uds_path] device-plugin socket: the XSKMAP fd comes over it
     force: bool = False  # replace an XDP program that is not ours
     tx_skb_budget: int = 256  # XDP_MAX_TX_SKB_BUDGET for copy mode; 0 = kernel default
     fill_batch: int = 64  # refill the fill ring when this many slots are free
@@ -149,6 +150,8 @@ class XskDev:
         self.sock: socket.socket | None = None
         self._program: XskProgram | None = None
         self._xskmap: XskMap | None = None
+        self._uds = None  # the device-plugin connection (cndp.k8s.handshake) for uds_path
+        self._uds_map_fd: int | None = None
         self._maps: list = []
         self._rings: list = []
         self._closed = False
@@ -189,6 +192,8 @@ class XskDev:
         dev.sock = None
         dev._program = None
         dev._xskmap = None
+        dev._uds = None
+        dev._uds_map_fd = None
         dev._maps = []
         dev._rings = []
         dev._closed = False
@@ -261,6 +266,8 @@ class XskDev:
                 f"queue {cfg.qid} does not exist on {cfg.ifname}: it has {nq} rx queue(s)",
                 fix=f"use qid 0..{nq - 1}, or add channels with `ethtool -L {cfg.ifname}`",
             )
+        if cfg.uds_path:
+            self._uds_handshake()
 
         try:
             self.sock = sx.xsk_socket()
@@ -276,7 +283,8 @@ class XskDev:
             try:
                 sx.umem_reg(self.sock, self.umem.addr, self.umem.size, bufsz)
             except OSError as e:
-                if e.errno in (_errno.EPERM, _errno.ENOMEM, _errno.EAGAIN):
+                # ENOBUFS: the pages would exceed RLIMIT_MEMLOCK (xdp_umem_account_pages)
+                if e.errno in (_errno.EPERM, _errno.ENOMEM, _errno.EAGAIN, _errno.ENOBUFS):
                     raise PrivilegeError(
                         f"registering the UMEM ({self.umem.size} bytes) failed: "
                         f"{os.strerror(e.errno)}",
@@ -322,7 +330,10 @@ class XskDev:
         _UmemShare.add(self.umem, self)
         self._attach_map()
         if cfg.busy_poll:
-            self._setup_busy_poll()
+            if self._uds is not None:
+                self._uds_busy_poll()
+            else:
+                self._setup_busy_poll()
         if cfg.tx_skb_budget and not self.zero_copy:
             sx.set_tx_skb_budget(self.sock, cfg.tx_skb_budget)
         self._poll = select.poll()
@@ -415,7 +426,9 @@ class XskDev:
     def _attach_map(self) -> None:
         cfg = self.cfg
         assert self.sock is not None
-        if cfg.xsk_map_fd is not None:
+        if self._uds_map_fd is not None:
+            self._xskmap = XskMap.from_fd(self._uds_map_fd)
+        elif cfg.xsk_map_fd is not None:
             self._xskmap = XskMap.from_fd(cfg.xsk_map_fd)
         elif cfg.xsk_pin_path:
             try:
@@ -428,6 +441,32 @@ class XskDev:
             self._program = XskProgram.acquire(self.ifindex, self.mode, force=cfg.force)
             self._xskmap = self._program.xskmap
         self._xskmap.set(cfg.qid, self.sock.fileno())
+
+    def _uds_handshake(self) -> None:
+        """Unprivileged: get the XSKMAP fd of our netdev from the device plugin (CNDP's
+        uds_path). The connection is shared by every lport on the same socket."""
+        from ..k8s import handshake  # the k8s layer sits above; only the client is needed
+
+        cfg = self.cfg
+        if cfg.xsk_pin_path or cfg.xsk_map_fd is not None:
+            raise ConfigError(
+                f"{cfg.ifname}:{cfg.qid}: uds_path and "
+                f"{'xsk_pin_path' if cfg.xsk_pin_path else 'xsk_map_fd'} are two ways to get "
+                "the XSKMAP",
+                fix="give one",
+            )
+        assert cfg.uds_path is not None
+        self._uds = handshake.acquire(cfg.uds_path)
+        self._uds_map_fd = self._uds.xsk_map_fd(cfg.ifname)
+
+    def _uds_busy_poll(self) -> None:
+        # Busy-poll socket options need CAP_NET_ADMIN: the device plugin sets them on our fd.
+        assert self.sock is not None and self._uds is not None
+        self._uds.config_busy_poll(
+            self.sock.fileno(),
+            self.cfg.busy_timeout or DEFAULT_BUSY_TIMEOUT,
+            self.cfg.busy_budget or DEFAULT_BUSY_BUDGET,
+        )
 
     def _setup_busy_poll(self) -> None:
         assert self.sock is not None
@@ -716,6 +755,12 @@ class XskDev:
             _UmemShare.remove(self.umem, self)
             self.sock.close()
             self.sock = None
+        if getattr(self, "_uds", None) is not None:
+            from ..k8s import handshake
+
+            handshake.release(self._uds)  # the last lport on the connection sends /fin
+            self._uds = None
+            self._uds_map_fd = None
         if getattr(self, "_own_pool", False):
             # Nobody else draws from a pool we created: with the socket gone every frame
             # is free again, including those the kernel still held internally.
