@@ -34,6 +34,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import CndpError, ConfigError
+from ..telemetry import logs
+from ..telemetry.registry import (
+    PORT_BLOCK,
+    WORKER_BLOCK,
+    WORKER_HELP,
+    WORKER_KEYS,
+    WORKER_TYPES,
+    CounterBlock,
+    Registry,
+)
 
 log = logging.getLogger("cndp.runtime")
 
@@ -63,29 +73,6 @@ def online_cpus() -> set[int]:
     return cpus
 
 
-class SharedStats:
-    """Per-lport counters published by workers and read by the main process."""
-
-    def __init__(self, lports: list[str], keys: tuple[str, ...]):
-        self.lports = list(lports)
-        self.keys = tuple(keys)
-        self._index = {k: i for i, k in enumerate(self.keys)}
-        self.array = shared_array((max(len(self.lports), 1), len(self.keys)))
-        self.stamp = shared_array(max(len(self.lports), 1), np.float64)
-
-    def publish(self, lpid: int, stats: dict[str, int]) -> None:
-        row = self.array[lpid]
-        for k, v in stats.items():
-            i = self._index.get(k)
-            if i is not None:
-                row[i] = v
-        self.stamp[lpid] = time.monotonic()
-
-    def read(self, lpid: int) -> dict[str, int]:
-        row = self.array[lpid]
-        return {k: int(row[i]) for i, k in enumerate(self.keys)}
-
-
 @dataclass
 class WorkerSpec:
     """What one worker runs: a thread of the configuration."""
@@ -107,17 +94,55 @@ class WorkerContext:
     ports: dict[str, Any]  # lport name -> open port (pktdev Port or XskDev)
     lpids: dict[str, int]  # lport name -> lport index (order in the config)
     umems: dict[str, Any]
-    stats: SharedStats
+    stats: CounterBlock  # the registry's lport block
     stop_flag: np.ndarray
     options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    index: int = 0  # this worker's row in ``workers`` and cell in ``pause``
+    workers: CounterBlock | None = None  # the registry's worker block
+    pause: np.ndarray | None = None  # set by the control side (/app/stop): pause this worker
 
     def stop(self) -> bool:
         return bool(self.stop_flag[0])
 
-    def publish(self) -> None:
+    def _publish(self, worker: dict[str, int] | None) -> None:
+        rx = tx = rxb = txb = 0
         for name, port in self.ports.items():
-            self.stats.publish(self.lpids[name], port.stats())
+            st = port.stats()
+            self.stats.publish(self.lpids[name], st)
+            rx += st.get("ipackets", 0)
+            tx += st.get("opackets", 0)
+            rxb += st.get("ibytes", 0)
+            txb += st.get("obytes", 0)
+        if self.workers is not None:
+            row = {"rx_packets": rx, "tx_packets": tx, "rx_bytes": rxb, "tx_bytes": txb}
+            if worker:
+                row.update(worker)
+            self.workers.publish(self.index, row)
+
+    def publish(self, worker: dict[str, int] | None = None) -> None:
+        """Store the ports' counters (and ``worker``'s, e.g. loops and idle counts) in the
+        registry. Also where a worker takes a new log level and honours a pause request, so
+        both act within one publish period."""
+        self._publish(worker)
+        logs.follow()
+        if self.pause is not None and self.pause[self.index] and not self.stop():
+            self._paused(worker)
+
+    def _paused(self, worker: dict[str, int] | None) -> None:
+        w = self.workers.writer(self.index) if self.workers is not None else None
+        if w is not None:
+            w.set("paused", 1)
+        log.info("worker %s paused", self.spec.name)
+        next_pub = time.monotonic() + PUBLISH_EVERY_S
+        while self.pause is not None and self.pause[self.index] and not self.stop():
+            time.sleep(0.01)
+            if time.monotonic() >= next_pub:
+                self._publish(worker)  # kernel counters (drops) still move while paused
+                next_pub += PUBLISH_EVERY_S
+        if w is not None:
+            w.set("paused", 0)
+        log.info("worker %s resumed", self.spec.name)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -150,6 +175,7 @@ class Runtime:
         stat_keys: tuple[str, ...],
         options: dict | None = None,
         extra: dict | None = None,
+        registry: Registry | None = None,
     ):
         self.workers = workers
         self.umems = umems
@@ -158,7 +184,19 @@ class Runtime:
         self.worker_fn = worker_fn
         self.options = options or {}
         self.extra = extra or {}
-        self.stats = SharedStats(lport_names, stat_keys)
+        # Counters live in the metrics registry (shared memory, created before the fork):
+        # per lport (queue) and per worker. The telemetry socket and the CLI read them.
+        self.registry = registry if registry is not None else Registry()
+        self.stats = self.registry.add_block(PORT_BLOCK, lport_names, stat_keys, kind="queue")
+        self.worker_stats = self.registry.add_block(
+            WORKER_BLOCK,
+            [w.name for w in workers],
+            WORKER_KEYS,
+            kind="worker",
+            types=WORKER_TYPES,
+            help=WORKER_HELP,
+        )
+        self.pause = shared_array(max(len(workers), 1))  # control -> worker: 1 = pause
         self.stop_flag = shared_array(2)  # [stop, unused]
         self.ready = shared_array(max(len(workers), 1))
         self.procs: list[mp.Process] = []
@@ -203,7 +241,11 @@ class Runtime:
                 self.stop_flag,
                 self.options,
                 self.extra,
+                index=idx,
+                workers=self.worker_stats,
+                pause=self.pause,
             )
+            self.worker_stats.writer(idx).set("pid", os.getpid())
             self.ready[idx] = 1
             self.worker_fn(ctx)
             ctx.publish()
@@ -225,6 +267,7 @@ class Runtime:
     # ---------------------------------------------------------------- main side
     def start(self, timeout: float = 20.0) -> None:
         ctx = mp.get_context("fork")
+        self.registry.freeze()  # blocks added after the fork would not be shared
         for i, w in enumerate(self.workers):
             p = ctx.Process(target=self._child, args=(i,), name=w.name, daemon=False)
             p.start()

@@ -27,8 +27,11 @@ from ..app.xfer import AddrRing, DescRing
 from ..app.xfer_pool import RegionRouter, RoutedPool
 from ..bpf.xdp import XdpMode, XskProgram
 from ..errors import CndpError, ConfigError
+from ..k8s import handshake
 from ..mem import Umem
 from ..net.frames import mac_bytes
+from ..telemetry import logs
+from ..telemetry import service as telemetry
 from ..xskdev.xskdev import STAT_KEYS, XskDev
 from .fwd_modes import IO, Loop
 
@@ -101,7 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="wait for the configuration on the Unix socket /var/run/cndp/config.<pid>",
     )
     ap.add_argument(
-        "--runtime-dir", help="directory of the -C config socket (default /var/run/cndp)"
+        "--runtime-dir",
+        help="directory of the -C config socket and the telemetry socket (default /var/run/cndp)",
     )
     ap.add_argument(
         "-M", dest="dst_mac", help="destination MAC for tx-only frames (default ff:ff:ff:ff:ff:ff)"
@@ -109,8 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "-L",
         dest="level",
-        default="warning",
-        help="log level 1..8 or name (emerg..debug); default warning",
+        help="log level 1..8 or name (emerg..debug); default options.log-level, else warning",
     )
     ap.add_argument("--no-color", action="store_true", help="no colours on the stats screen")
     ap.add_argument(
@@ -125,6 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--duration", type=float, help="stop after this many seconds")
     ap.add_argument("mode", nargs="?", help="forwarding mode (default: options.mode)")
+    telemetry.add_arguments(ap)
     args = ap.parse_args(argv)
     if args.config is None and not args.config_socket:
         ap.error("a configuration is needed: -c FILE or -C")
@@ -180,6 +184,7 @@ class App:
         self._check_threads()
         self.umems: dict[str, Umem] = {}
         self.programs: list[XskProgram] = []
+        self.uds_clients: list[handshake.HandshakeClient] = []
         self.route: dict = {}
 
     # ------------------------------------------------------------ configuration checks
@@ -219,12 +224,6 @@ class App:
                     f"lport {name!r} uses {lp.pmd}: the xskdev API drives only net_af_xdp lports",
                     fix="run with -a pktdev",
                 )
-            if lp.uds_path:
-                raise UsageError(
-                    f"lport {name!r}: uds_path (the device-plugin handshake) is "
-                    "not supported by cndpfwd yet",
-                    fix="use xsk_pin_path, or run privileged without either",
-                )
             key = (lp.umem, lp.region)
             other = regions.setdefault(key, th)
             if other != th:
@@ -249,6 +248,13 @@ class App:
         for name in self.owner:
             lp = cfg.lport(name)
             if lp.pmd != "net_af_xdp" or lp.xsk_pin_path:
+                continue
+            if lp.uds_path:
+                # Unprivileged: the device plugin owns the program. Connect (and fetch the
+                # XSKMAP) before fork, so the workers share one connection and its fds.
+                client = handshake.acquire(lp.uds_path)
+                self.uds_clients.append(client)
+                client.xsk_map_fd(lp.netdev)
                 continue
             mode = XdpMode.SKB if lp.skb_mode else XdpMode.DRV
             if (lp.netdev, mode) in seen:
@@ -297,6 +303,9 @@ class App:
         return None
 
     def teardown(self) -> None:
+        for c in self.uds_clients:
+            handshake.release(c)  # the last one sends /fin
+        self.uds_clients = []
         for p in self.programs:
             with contextlib.suppress(CndpError):
                 p.release()
@@ -364,6 +373,7 @@ class App:
                 busy_budget=lp.busy_budget,
                 force_wakeup=lp.force_wakeup,
                 xsk_pin_path=lp.xsk_pin_path,
+                uds_path=lp.uds_path,
                 rx_nb_desc=u.rxdesc,
                 tx_nb_desc=u.txdesc,
             )
@@ -438,6 +448,7 @@ class App:
         ]
         lport_names = sorted(cfg.lports, key=lambda n: cfg.lports[n].lpid)
         rt = None
+        tel = None
         try:
             self.setup()  # inside the try: a failure half-way still detaches what it attached
             rt = Runtime(
@@ -458,6 +469,7 @@ class App:
                         or os.sched_getaffinity(0),
                     )
             rt.start()
+            tel = telemetry.start(cfg, self.args, rt, name="cndpfwd", mode=self.mode, api=self.api)
             print(
                 f"cndpfwd: running {self.mode} ({self.api}) with {len(workers)} worker(s): "
                 + ", ".join(f"{w.name} on CPUs {list(w.cpus)}" for w in workers),
@@ -473,7 +485,7 @@ class App:
                 dst_mac=self.dst_mac,
             )
             status = rt.wait(
-                tick=screen.tick if self.cli else screen.sample,
+                tick=screen.tick if self.cli and tel.shell is None else screen.sample,
                 period=1.0,
                 duration=self.args.duration,
             )
@@ -481,6 +493,8 @@ class App:
             screen.final()
             return status
         finally:
+            if tel is not None:
+                tel.close()  # the socket files go, also after SIGTERM or a worker's death
             if rt is not None and rt.procs:
                 rt.stop()
             self.teardown()
@@ -574,10 +588,10 @@ class StatsScreen:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        level = _log_level(args.level)
+        level = _log_level(args.level or "warning")
         if args.debug:
             level = logging.DEBUG if args.debug > 1 else logging.INFO
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        logs.setup(level, app="cndpfwd")  # JSON lines unless stderr is a terminal
         if args.config_socket:
             cfg = cfgmod.load_socket(
                 args.runtime_dir,
@@ -585,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             cfg = cfgmod.load(args.config)
+        if args.level is None and not args.debug and cfg.option("log-level") is not None:
+            logs.set_level(cfg.option("log-level"))  # our option; -L and -d win over it
         for w in cfg.warnings:
             log.warning("%s", w)
         app = App(cfg, args)

@@ -89,11 +89,14 @@ class Loop:
         self.dst_mac = dst_mac
         self.route = route or {}
         self._next_publish = 0.0
+        self._ticks = 0  # publish() calls from the loops: one per 256 iterations
 
     def publish(self, force: bool = False) -> None:
+        if not force:
+            self._ticks += 1
         now = time.monotonic()
         if force or now >= self._next_publish:
-            self.ctx.publish()
+            self.ctx.publish({"loops": self._ticks << 8, **self.idle.stats()})
             self._next_publish = now + 0.25
 
     # -------------------------------------------------------------------- modes
