@@ -41,13 +41,24 @@ class GenResult:
 class LiveFrameGen:
     """Transmit copies of one frame out of ``ifname`` (must be called in its namespace)."""
 
-    def __init__(self, ifname: str, frame: bytes, *, batch_size: int = 64, park: bool = True):
+    def __init__(
+        self,
+        ifname: str,
+        frame: bytes,
+        *,
+        batch_size: int = 64,
+        park: bool = True,
+        prog_fd: int | None = None,
+    ):
+        """``prog_fd``: run this XDP program instead of a plain XDP_TX one (the caller keeps
+        owning it; txgen's range-rewriting program comes this way)."""
         if len(frame) < 14:
             raise ValueError("a frame needs at least an Ethernet header (14 bytes)")
         self.ifindex = resolve_ifindex(ifname)
         self.frame = frame
         self.batch_size = batch_size
-        self.fd = progs.load("gen_tx", progs.verdict(asm.XDP_TX))
+        self._own_fd = prog_fd is None
+        self.fd = progs.load("gen_tx", progs.verdict(asm.XDP_TX)) if prog_fd is None else prog_fd
         # struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress
         # data_end must equal the frame length or the kernel refuses the context
         self.ctx = struct.pack("6I", 0, len(frame), 0, self.ifindex, 0, 0)
@@ -119,9 +130,9 @@ class LiveFrameGen:
 
     def close(self) -> None:
         self._unpark()
-        if self.fd >= 0:
+        if self.fd >= 0 and self._own_fd:
             sysbpf.close(self.fd)
-            self.fd = -1
+        self.fd = -1
 
     def __enter__(self) -> LiveFrameGen:
         return self

@@ -1,0 +1,1 @@
+"""txgen: pycndp traffic generator (CNDP txgen equivalent)."""
