@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import importlib
 import json
 import os
 import platform
@@ -563,25 +564,34 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-def run_micro(args) -> list[dict]:
-    """Rows of bench/micro.py (software-only ring-verb benchmark), when it is there."""
-    if not os.path.exists(os.path.join(HERE, "micro.py")):
-        return []
-    try:
-        import micro  # type: ignore[import-not-found]
-    except Exception as e:
-        print(f"bench/micro.py cannot be imported: {e}", file=sys.stderr)
-        return []
-    if not callable(getattr(micro, "run", None)):
-        return []
-    try:
-        rows = list(micro.run())
-    except Exception as e:
-        print(f"bench/micro.py failed: {e}", file=sys.stderr)
-        return []
-    for r in rows:
-        r.setdefault("layout", "software")
-    print("software micro rows done", flush=True)
+# Benchmarks in their own modules: (module, what, call). Software rows need no network; the
+# txgen rows build their own veth pair (run after ours, so the two never overlap).
+EXTRA_BENCHES = (
+    ("micro", "ring-verb micro rows", lambda m, a: m.run()),
+    ("lib_fib", "FIB/LPM rows", lambda m, a: m.run()),
+    ("lib_acl", "ACL rows", lambda m, a: m.run()),
+    ("lib_hash", "hash/flow-table/meter rows", lambda m, a: m.run()),
+    ("txgen", "txgen rows", lambda m, a: m.run(["--quick"] if a.quick else [])),
+)
+
+
+def run_extra(args, names: tuple[str, ...]) -> list[dict]:
+    """Rows of the bench modules beside this file; a module that fails is reported and
+    skipped, so one broken bench never hides the others."""
+    rows: list[dict] = []
+    for name, what, call in EXTRA_BENCHES:
+        if name not in names or not os.path.exists(os.path.join(HERE, f"{name}.py")):
+            continue
+        try:
+            mod = importlib.import_module(name)
+            got = list(call(mod, args))
+        except Exception as e:
+            print(f"bench/{name}.py failed: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        for r in got:
+            r.setdefault("layout", "software")
+        print(f"{what} done", flush=True)
+        rows += got
     return rows
 
 
@@ -607,7 +617,7 @@ def run(args) -> int:
         flush=True,
     )
     results: list[dict] = []
-    micro_rows = run_micro(args) if args.micro else []
+    micro_rows = run_extra(args, ("micro", "lib_fib", "lib_acl", "lib_hash")) if args.micro else []
 
     testpmd_why = ""
     if any(r.startswith("testpmd") for r in rows):
@@ -663,6 +673,8 @@ def run(args) -> int:
             print("bench left behind: " + "; ".join(left), file=sys.stderr)
 
     results += micro_rows
+    if args.txgen:
+        results += run_extra(args, ("txgen",))
     print()
     print_table(results)
     with open(args.output, "w") as f:
@@ -714,7 +726,13 @@ def parse_args(argv):
         default=150.0,
         help="seconds the whole bench may spend repeating disturbed runs",
     )
-    ap.add_argument("--no-micro", dest="micro", action="store_false", help="skip bench/micro.py")
+    ap.add_argument(
+        "--no-micro",
+        dest="micro",
+        action="store_false",
+        help="skip the software rows (bench/micro.py and the lib_*.py library rows)",
+    )
+    ap.add_argument("--no-txgen", dest="txgen", action="store_false", help="skip bench/txgen.py")
     ap.add_argument("--output", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--out-dir", default=os.path.join(HERE, "out"), help="logs (testpmd)")
     ap.add_argument("-v", "--verbose", action="store_true")
