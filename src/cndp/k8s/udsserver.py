@@ -264,8 +264,9 @@ class UdsServer:
     """Serves the handshake on ``path`` for the devices ``{netdev: XSKMAP fd}``.
 
     The fds stay owned by the caller. ``idle_timeout``: seconds a connection may stay
-    silent; ``accept_timeout``: give up (and remove the socket) when nobody connected by
-    then (None: wait for ever); ``once``: stop after the first session, as the Go DP.
+    silent (None: no limit, the DP's ``udsTimeout: -1``); ``accept_timeout``: give up (and
+    remove the socket) when nobody connected by then (None: wait for ever); ``once``: stop
+    after the first session, as the Go DP.
     ``uid``/``gid``: owner of the socket file, so that a pod running as that uid may
     connect. ``transcript`` keeps the last requests and responses.
     """
@@ -276,14 +277,14 @@ class UdsServer:
         devices: Mapping[str, int],
         validate: PodValidator,
         *,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         accept_timeout: float | None = None,
         once: bool = False,
         uid: int | None = None,
         gid: int | None = None,
         busy_poll: Callable[[int, int, int], None] = apply_busy_poll,
     ):
-        if idle_timeout <= 0:
+        if idle_timeout is not None and idle_timeout <= 0:
             raise ConfigError(f"idle_timeout must be > 0, got {idle_timeout}")
         for name in devices:
             if not hs.valid_netdev_name(name):
@@ -430,7 +431,7 @@ class UdsServer:
             while not self._stop:
                 now = time.monotonic()
                 if self._conn is not None:
-                    wait = self._deadline - now
+                    wait = None if self.idle_timeout is None else self._deadline - now
                 elif self.accept_timeout is not None and not self.stats.connections:
                     wait = started + self.accept_timeout - now
                 else:
@@ -488,7 +489,7 @@ class UdsServer:
         self._conn = conn
         self._session = Session(self.devices, self.validate, peer, busy_poll=self.busy_poll)
         self.sessions.append(self._session)
-        self._deadline = time.monotonic() + self.idle_timeout
+        self._deadline = time.monotonic() + (self.idle_timeout or 0.0)
         sel.register(conn, selectors.EVENT_READ, "conn")
         log.info("%s: connection from pid %d uid %d", self.path, peer.pid, peer.uid)
 
@@ -505,7 +506,7 @@ class UdsServer:
         if got.eof:
             scm.close_fds(got.fds)
             return False
-        self._deadline = time.monotonic() + self.idle_timeout
+        self._deadline = time.monotonic() + (self.idle_timeout or 0.0)
         was_new = session.state == "new"
         responses = session.handle(
             got.data, got.fds, truncated=got.truncated, fd_overflow=got.ctrunc

@@ -26,6 +26,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from ..errors import ConfigError, NetdevError, PrivilegeError
 
 __all__ = [
+    "driver_info",
     "driver_name",
     "get_channels",
     "get_mac",
@@ -233,12 +234,20 @@ def set_promisc(name: str, on: bool) -> None:
 
 def driver_name(name: str) -> str:
     """Driver name from ETHTOOL_GDRVINFO ("veth", "virtio_net", "mlx5_core", ...)."""
+    return driver_info(name)[0]
+
+
+def driver_info(name: str) -> tuple[str, str]:
+    """(driver, bus_info) from ETHTOOL_GDRVINFO; bus_info is the PCI address of a PCI NIC
+    ("0000:00:03.0", also for virtio_net), "" for virtual devices such as veth."""
     out = _ethtool(
         name,
         _DRVINFO.pack(ETHTOOL_GDRVINFO, *([b""] * 6), *([0] * 5)),
         "reading driver info (ETHTOOL_GDRVINFO)",
     )
-    return _DRVINFO.unpack(out)[1].split(b"\0", 1)[0].decode(errors="replace")
+    f = _DRVINFO.unpack(out)
+    driver, bus = (f[i].split(b"\0", 1)[0].decode(errors="replace") for i in (1, 4))
+    return driver, bus
 
 
 # --------------------------------------------------------------------------------------------
