@@ -8,13 +8,17 @@ per ingress lport in ``counters`` (name -> int64 array indexed by lpid).
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..mem import PktVec, mac_swap
+from ..net.frames import mac_bytes
+from ..net.hdr import ip4_dec_ttl, parse, set_macs
 from .fwd_modes import DROP, ECHO, IO
 
 MAX_LPORTS = 256
@@ -165,4 +169,211 @@ class HyperscanSteer(Counted):
         c["hs_dropped"][io.lpid] += int(np.count_nonzero(drop))
         if fwd.any():
             mac_swap(data, pv.addr[:k][fwd])
+        return dst
+
+
+# -------------------------------------------------------------------------------------- l3fwd
+@dataclass(frozen=True)
+class FibRule:
+    """One ``options."l3fwd-fib-rules"`` entry: ``"<a.b.c.d/len>,<dst-mac>,<lport-index>"``."""
+
+    prefix: int
+    depth: int
+    mac: bytes
+    lport: int
+
+
+def parse_fib_rules(rules: Any, lpids: set[int]) -> list[FibRule]:
+    """Parse and check CNDP's l3fwd rules; every problem names the entry and the fix."""
+    key = 'options."l3fwd-fib-rules"'
+    if not isinstance(rules, list) or not rules:
+        raise ConfigError(
+            f"mode l3fwd needs {key}: a non-empty list of strings",
+            fix='e.g. "l3fwd-fib-rules": ["198.18.1.0/24,02:00:00:00:00:01,1"]',
+        )
+    out = []
+    for i, r in enumerate(rules):
+        where = f"{key}[{i}]"
+        if not isinstance(r, str):
+            raise ConfigError(f"{where} is {type(r).__name__}, not a string")
+        parts = [p.strip() for p in r.split(",")]
+        if len(parts) != 3:
+            raise ConfigError(
+                f"{where} {r!r} has {len(parts)} fields, not 3",
+                fix='use "<a.b.c.d/len>,<dst MAC>,<lport index>"',
+            )
+        try:
+            net = ipaddress.IPv4Network(parts[0], strict=False)
+        except ValueError as e:
+            raise ConfigError(
+                f"{where} {r!r}: {e}", fix="give an IPv4 prefix a.b.c.d/len"
+            ) from None
+        if "/" not in parts[0]:
+            raise ConfigError(f"{where} {r!r}: the prefix needs a length", fix="e.g. 198.18.1.0/24")
+        try:
+            mac = mac_bytes(parts[1])
+        except ValueError as e:
+            raise ConfigError(f"{where} {r!r}: {e}") from None
+        if not parts[2].isdigit() or int(parts[2]) not in lpids:
+            raise ConfigError(
+                f"{where} {r!r}: lport index {parts[2]!r} is not an lport of the configuration",
+                fix=f"use one of {sorted(lpids)} (the order of the lports section, from 0)",
+            )
+        out.append(FibRule(int(net.network_address), net.prefixlen, mac, int(parts[2])))
+    return out
+
+
+class L3fwdSteer(Counted):
+    """CNDP's l3fwd: longest-prefix match of the IPv4 destination in a DIR-24-8 FIB.
+
+    Hit: TTL - 1 (RFC 1624 checksum update), destination MAC = the rule's MAC, source MAC =
+    the egress lport's MAC when known, out of the rule's lport. Miss: TTL - 1, MAC swap, back
+    out of the ingress lport (as C cndpfwd). Unlike C, which rewrites every frame as IPv4,
+    frames that are not IPv4 and frames whose TTL is already <= 1 are dropped and counted.
+
+    The FIB's next hop is an index into small (lport, MAC) tables, so the 2^24-entry level is
+    uint16 (32 MiB, touched only where routes are) instead of CNDP's 8-byte (port<<48 | MAC).
+    """
+
+    NAMES = ("l3fwd_hit", "l3fwd_miss", "l3fwd_ttl_drop", "l3fwd_not_ipv4")
+
+    def __init__(self, rules: Any, lport_macs: dict[int, bytes | None]) -> None:
+        super().__init__()
+        from ..lib.fib import Fib
+
+        parsed = parse_fib_rules(rules, set(lport_macs))
+        self.fib = Fib("l3fwd", nh_sz=2, default_nh=0, num_tbl8=max(256, 4 * len(parsed)))
+        self.hop_lport = np.zeros(len(parsed) + 1, np.int16)
+        self.hop_dmac = np.zeros((len(parsed) + 1, 6), np.uint8)
+        self.hop_smac = np.zeros((len(parsed) + 1, 6), np.uint8)
+        self.hop_has_smac = np.zeros(len(parsed) + 1, bool)
+        for i, r in enumerate(parsed, start=1):
+            self.fib.add(r.prefix, r.depth, i)  # a later duplicate prefix wins, as cne_fib_add
+            self.hop_lport[i] = r.lport
+            self.hop_dmac[i] = np.frombuffer(r.mac, np.uint8)
+            smac = lport_macs.get(r.lport)
+            if smac:
+                self.hop_smac[i] = np.frombuffer(smac, np.uint8)
+                self.hop_has_smac[i] = True
+
+    def __call__(self, io: IO, pv: PktVec, k: int) -> np.ndarray:
+        data = io.data
+        a = pv.addr[:k]
+        p = parse(data, a, pv.data_len[:k])
+        ok = p.is_ip4 & (p.ttl > 1)
+        c = self.counters
+        lp = io.lpid
+        dst = np.full(k, DROP, np.int16)
+        if not ok.all():
+            c["l3fwd_not_ipv4"][lp] += int(np.count_nonzero(~p.is_ip4))
+            c["l3fwd_ttl_drop"][lp] += int(np.count_nonzero(p.is_ip4 & (p.ttl <= 1)))
+            if not ok.any():
+                return dst
+            a = a[ok]
+            l3 = p.l3[ok]
+            dst4 = p.dst4[ok]
+        else:
+            l3, dst4 = p.l3, p.dst4
+        hop = self.fib.lookup_bulk(dst4).astype(np.intp)
+        ip4_dec_ttl(data, a, l3)
+        hit = hop != 0
+        nhit = int(np.count_nonzero(hit))
+        c["l3fwd_hit"][lp] += nhit
+        c["l3fwd_miss"][lp] += len(hop) - nhit
+        out = np.where(hit, self.hop_lport[hop], ECHO).astype(np.int16)
+        if nhit:
+            ah, hh = a[hit], hop[hit]
+            smac = self.hop_has_smac[hh]
+            if smac.all():
+                set_macs(data, ah, self.hop_dmac[hh], self.hop_smac[hh])
+            else:
+                set_macs(data, ah, self.hop_dmac[hh])
+                if smac.any():
+                    set_macs(data, ah[smac], self.hop_dmac[hh[smac]], self.hop_smac[hh[smac]])
+        if nhit < len(hop):
+            mac_swap(data, a[~hit])
+        if ok.all():
+            return out
+        dst[ok] = out
+        return dst
+
+
+# ---------------------------------------------------------------------------------------- acl
+def parse_acl_rules(rules: Any) -> list[Any]:
+    """``options."acl-rules"`` (ours): cndpfwd ``/acl/add`` strings
+    ``"<src>/<len>:<dst>/<len>:<allow|deny>"``; they replace the built-in rules."""
+    from ..lib.acl import AclError, CndpfwdRule
+
+    key = 'options."acl-rules"'
+    if not isinstance(rules, list):
+        raise ConfigError(
+            f"{key} must be a list of strings", fix='e.g. ["0.0.0.0/0:198.18.9.0/24:deny"]'
+        )
+    out = []
+    for i, r in enumerate(rules):
+        if not isinstance(r, str):
+            raise ConfigError(f"{key}[{i}] is {type(r).__name__}, not a string")
+        try:
+            out.append(CndpfwdRule.parse(r))
+        except AclError as e:
+            raise ConfigError(f"{key}[{i}]: {e}") from None
+    return out
+
+
+class AclSteer(Counted):
+    """cndpfwd's acl-strict / acl-permissive: the RFC 1812 prefilter (not IPv4: dropped),
+    then the ACL on (protocol, source, destination); strict forwards permitted packets only,
+    permissive all but denied ones. Forwarded packets go as in fwd mode (egress lport = last
+    octet of the destination MAC, MACs swapped). Rules: CNDP's 4226 built-in ones, or
+    ``options."acl-rules"``; ``rebuild`` swaps in a new rule list (the /acl/build command)."""
+
+    NAMES = ("acl_prefilter_drop", "acl_permit", "acl_deny")
+
+    def __init__(self, policy: str, table: np.ndarray, rules: list[Any] | None = None) -> None:
+        super().__init__()
+        from ..lib.acl import AclPolicy
+
+        self.policy = AclPolicy(policy)
+        self.table = table  # MAC-index steering, as MacIndexSteer
+        self.rebuild(rules)
+
+    def rebuild(self, rules: list[Any] | None = None) -> None:
+        from ..lib.acl import CNDPFWD_FIELDS, CNDPFWD_RULES, AclContext, cndpfwd_acl_rules
+
+        descs = CNDPFWD_RULES if rules is None else rules
+        ctx = AclContext("CNDPFWD-ACL", 100000, CNDPFWD_FIELDS)
+        if descs:
+            ctx.add_rules(cndpfwd_acl_rules(descs))
+        ctx.build()
+        self.ctx = ctx  # swapped in whole: a burst sees the old or the new rules
+        self.rules = list(descs)
+
+    def __call__(self, io: IO, pv: PktVec, k: int) -> np.ndarray:
+        from ..lib.acl import forward_mask
+
+        data = io.data
+        a = pv.addr[:k]
+        p = parse(data, a, pv.data_len[:k])
+        c = self.counters
+        lp = io.lpid
+        v = p.is_ip4
+        nv = int(np.count_nonzero(v))
+        c["acl_prefilter_drop"][lp] += k - nv
+        dst = np.full(k, DROP, np.int16)
+        if not nv:
+            return dst
+        if nv < k:
+            res = self.ctx.classify(proto=p.proto[v], src=p.src4[v], dst=p.dst4[v])
+        else:
+            res = self.ctx.classify(proto=p.proto, src=p.src4, dst=p.dst4)
+        fwd = forward_mask(res, self.policy)
+        nf = int(np.count_nonzero(fwd))
+        c["acl_permit"][lp] += nf
+        c["acl_deny"][lp] += nv - nf
+        if not nf:
+            return dst
+        idx = np.flatnonzero(v)[fwd]
+        af = a[idx]
+        dst[idx] = self.table[data[af.view(np.intp) + 5]]
+        mac_swap(data, af)
         return dst
