@@ -57,6 +57,7 @@ ROWS = (
     "cndpfwd-lb-1w",
     "cndpfwd-drop-2w",
     "cndpfwd-lb-2w",
+    "cndpfwd-l3fwd-1w",
 )
 # cndpfwd rows with two workers need both CPUs for workers; they run in the softirq layout
 SOFTIRQ_ONLY = {"cndpfwd-drop-2w", "cndpfwd-lb-2w"}
@@ -73,6 +74,7 @@ BASELINE = {
     "cndpfwd-lb-1w": "testpmd-macswap",
     "cndpfwd-drop-2w": "testpmd-rxonly",
     "cndpfwd-lb-2w": "testpmd-macswap",
+    "cndpfwd-l3fwd-1w": "testpmd-macswap",
 }
 # what `pps` counts, per row
 MEASURED = {
@@ -85,6 +87,7 @@ MEASURED = {
     "cndpfwd-lb-1w": "frames back at A (counting XDP sink on A)",
     "cndpfwd-drop-2w": "frames B's veth redirected into cndpfwd's socket(s)",
     "cndpfwd-lb-2w": "frames back at A (counting XDP sink on A)",
+    "cndpfwd-l3fwd-1w": "frames routed back to A (counting XDP sink on A)",
 }
 # goals from issue 2: (layout, row) -> (field, minimum, text)
 GOALS = {
@@ -159,6 +162,7 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
         "cndpfwd-lb-1w": "back_at_a",
         "cndpfwd-drop-2w": "rx",
         "cndpfwd-lb-2w": "back_at_a",
+        "cndpfwd-l3fwd-1w": "back_at_a",
     }[row]
     extra = {f"{k}_pps": round(v) for k, v in rates.items() if k != key}
     extra["seconds"] = round(dt, 3)
@@ -284,7 +288,11 @@ def run_testpmd(ctx: Ctx, layout: str, row: str) -> Sample:
 
 
 def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
-    """cndpfwd (config file, runtime, worker processes) on B's veth, drop or lb.
+    """cndpfwd (config file, runtime, worker processes) on B's veth, drop, lb or l3fwd.
+
+    l3fwd: one route, B's address /32 -> lport 0 with A's MAC, so every frame is looked up in
+    the FIB, gets TTL - 1 and its MACs rewritten, and goes back to A (the MAC-swap path plus
+    the l3fwd work; its baseline is testpmd macswap, as the issue asks).
 
     1w: one fwd thread on the receiver CPU, lport qid 0. 2w: a second fwd thread on the
     generator's CPU with lport qid 1, and the generator alternates its chunks between the two
@@ -294,7 +302,7 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
     """
     a = ctx.args
     b = ctx.pair.b
-    mode = "drop" if "-drop-" in row else "lb"
+    mode = "drop" if "-drop-" in row else "l3fwd" if "-l3fwd-" in row else "lb"
     two = row.endswith("-2w")
     lports = {
         f"{b.ifname}:{q}": {"pmd": "net_af_xdp", "qid": q, "umem": "umem0", "region": q}
@@ -322,7 +330,11 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
         },
         "lports": lports,
         "lcore-groups": {"initial": [a.gen_cpu], "rx": [a.rx_cpu], "gen": [a.gen_cpu]},
-        "options": {"pkt_api": "xskdev", "mode": mode},
+        "options": {
+            "pkt_api": "xskdev",
+            "mode": mode,
+            "l3fwd-fib-rules": [f"{ctx.pair.b.ipv4}/32,{ctx.pair.a.mac},0"],
+        },
         "threads": threads,
     }
     os.makedirs(a.out_dir, exist_ok=True)
@@ -373,6 +385,7 @@ RUNNERS = {
     "cndpfwd-lb-1w": run_cndpfwd,
     "cndpfwd-drop-2w": run_cndpfwd,
     "cndpfwd-lb-2w": run_cndpfwd,
+    "cndpfwd-l3fwd-1w": run_cndpfwd,
     "kernel-xdp-drop": run_ceiling,
     "testpmd-rxonly": run_testpmd,
     "testpmd-macswap": run_testpmd,

@@ -170,3 +170,24 @@ def test_ipv6_dst_columns():
     p = hdr.parse(data, addr, lens)
     assert p.is_ip6[0] and p.dst6()[0].tobytes() == bytes(range(16, 32))
     assert p.src6()[0].tobytes() == bytes(range(16)) and (p.sport[0], p.dport[0]) == (1, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_frame_strategy(), min_size=1, max_size=16))
+def test_ip4_head_agrees_with_the_full_parser(frames):
+    data, addr, lens = _load(frames)
+    p = hdr.parse(data, addr, lens)
+    h, ok = hdr.ip4_head(data, addr, lens)
+    untagged = p.l3 == 14
+    # the fast path accepts what the full parser accepts, untagged (it does not insist that
+    # the total length fits in the frame: RFC 1812's link-layer check is only the minimum)
+    assert not (p.is_ip4 & untagged & ~ok).any()
+    assert not (ok & (p.ethertype != hdr.ETH_P_IP)).any()
+    twin = data.copy()
+    sel = np.flatnonzero(ok)
+    if len(sel):
+        sub = h[sel]
+        hdr.ip4_head_dec_ttl(sub)
+        hdr.ip4_head_store(data, addr[sel], sub)
+        hdr.ip4_dec_ttl(twin, addr[sel], np.full(len(sel), 14))
+        assert (data == twin).all()

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..mem import PktVec, mac_swap
 from ..net.frames import mac_bytes
-from ..net.hdr import ip4_dec_ttl, parse, set_macs
+from ..net.hdr import HEAD4_DT, ip4_head, ip4_head_dec_ttl, ip4_head_store
 from .fwd_modes import DROP, ECHO, IO
 
 MAX_LPORTS = 256
@@ -244,58 +244,71 @@ class L3fwdSteer(Counted):
         parsed = parse_fib_rules(rules, set(lport_macs))
         self.fib = Fib("l3fwd", nh_sz=2, default_nh=0, num_tbl8=max(256, 4 * len(parsed)))
         self.hop_lport = np.zeros(len(parsed) + 1, np.int16)
-        self.hop_dmac = np.zeros((len(parsed) + 1, 6), np.uint8)
-        self.hop_smac = np.zeros((len(parsed) + 1, 6), np.uint8)
+        self.hop_macs = np.zeros(len(parsed) + 1, HEAD4_DT[["dmac", "smac"]])
         self.hop_has_smac = np.zeros(len(parsed) + 1, bool)
         for i, r in enumerate(parsed, start=1):
             self.fib.add(r.prefix, r.depth, i)  # a later duplicate prefix wins, as cne_fib_add
             self.hop_lport[i] = r.lport
-            self.hop_dmac[i] = np.frombuffer(r.mac, np.uint8)
+            self.hop_macs["dmac"][i] = np.frombuffer(r.mac, np.uint8)
             smac = lport_macs.get(r.lport)
             if smac:
-                self.hop_smac[i] = np.frombuffer(smac, np.uint8)
+                self.hop_macs["smac"][i] = np.frombuffer(smac, np.uint8)
                 self.hop_has_smac[i] = True
 
     def __call__(self, io: IO, pv: PktVec, k: int) -> np.ndarray:
         data = io.data
         a = pv.addr[:k]
-        p = parse(data, a, pv.data_len[:k])
-        ok = p.is_ip4 & (p.ttl > 1)
+        h, ip4 = ip4_head(data, a, pv.data_len[:k], rfc1812=False)
+        ok = ip4 & (h["ttl"] > 1)
         c = self.counters
         lp = io.lpid
-        dst = np.full(k, DROP, np.int16)
-        if not ok.all():
-            c["l3fwd_not_ipv4"][lp] += int(np.count_nonzero(~p.is_ip4))
-            c["l3fwd_ttl_drop"][lp] += int(np.count_nonzero(p.is_ip4 & (p.ttl <= 1)))
+        allok = bool(ok.all())
+        if not allok:
+            c["l3fwd_not_ipv4"][lp] += k - int(np.count_nonzero(ip4))
+            c["l3fwd_ttl_drop"][lp] += int(np.count_nonzero(ip4 & ~ok))
             if not ok.any():
-                return dst
-            a = a[ok]
-            l3 = p.l3[ok]
-            dst4 = p.dst4[ok]
-        else:
-            l3, dst4 = p.l3, p.dst4
-        hop = self.fib.lookup_bulk(dst4).astype(np.intp)
-        ip4_dec_ttl(data, a, l3)
+                return np.full(k, DROP, np.int16)
+            sel = np.flatnonzero(ok)
+            a, h = a[sel], h[sel]
+        hop = self.fib.lookup_bulk(h["dst"].astype(np.uint32)).astype(np.intp)
+        ip4_head_dec_ttl(h)
         hit = hop != 0
         nhit = int(np.count_nonzero(hit))
         c["l3fwd_hit"][lp] += nhit
         c["l3fwd_miss"][lp] += len(hop) - nhit
-        out = np.where(hit, self.hop_lport[hop], ECHO).astype(np.int16)
-        if nhit:
-            ah, hh = a[hit], hop[hit]
-            smac = self.hop_has_smac[hh]
-            if smac.all():
-                set_macs(data, ah, self.hop_dmac[hh], self.hop_smac[hh])
-            else:
-                set_macs(data, ah, self.hop_dmac[hh])
-                if smac.any():
-                    set_macs(data, ah[smac], self.hop_dmac[hh[smac]], self.hop_smac[hh[smac]])
-        if nhit < len(hop):
-            mac_swap(data, a[~hit])
-        if ok.all():
+        macs = h[["dmac", "smac"]]  # a view: both MACs as one 12-byte field
+        if nhit == len(hop):
+            rewrite_macs(macs, hop, self.hop_macs, self.hop_has_smac)
+        else:
+            if nhit:
+                sub = macs[hit]
+                rewrite_macs(sub, hop[hit], self.hop_macs, self.hop_has_smac)
+                macs[hit] = sub
+            miss = ~hit
+            d = h["dmac"][miss]
+            h["dmac"][miss] = h["smac"][miss]
+            h["smac"][miss] = d
+        ip4_head_store(data, a, h)  # TTL, checksum and MACs of the burst in one write
+        out = self.hop_lport[hop] if nhit == len(hop) else np.where(hit, self.hop_lport[hop], ECHO)
+        if allok:
             return out
-        dst[ok] = out
+        dst = np.full(k, DROP, np.int16)
+        dst[sel] = out
         return dst
+
+
+def rewrite_macs(
+    macs: np.ndarray, hop: np.ndarray, hop_macs: np.ndarray, has_smac: np.ndarray
+) -> None:
+    """Both MACs from the hop table where the egress lport's MAC is known, else only the
+    destination MAC."""
+    if has_smac[hop].all():
+        macs[:] = hop_macs[hop]
+    else:
+        new = hop_macs[hop]
+        keep = ~has_smac[hop]
+        new["smac"][keep] = macs["smac"][keep]
+        macs[:] = new
 
 
 # ---------------------------------------------------------------------------------------- acl
@@ -353,27 +366,27 @@ class AclSteer(Counted):
 
         data = io.data
         a = pv.addr[:k]
-        p = parse(data, a, pv.data_len[:k])
+        h, v = ip4_head(data, a, pv.data_len[:k])
         c = self.counters
         lp = io.lpid
-        v = p.is_ip4
         nv = int(np.count_nonzero(v))
         c["acl_prefilter_drop"][lp] += k - nv
         dst = np.full(k, DROP, np.int16)
         if not nv:
             return dst
         if nv < k:
-            res = self.ctx.classify(proto=p.proto[v], src=p.src4[v], dst=p.dst4[v])
-        else:
-            res = self.ctx.classify(proto=p.proto, src=p.src4, dst=p.dst4)
+            h = h[v]
+        res = self.ctx.classify(
+            proto=h["proto"], src=h["src"].astype(np.uint32), dst=h["dst"].astype(np.uint32)
+        )
         fwd = forward_mask(res, self.policy)
         nf = int(np.count_nonzero(fwd))
         c["acl_permit"][lp] += nf
         c["acl_deny"][lp] += nv - nf
         if not nf:
             return dst
-        idx = np.flatnonzero(v)[fwd]
+        idx = np.flatnonzero(v)[fwd] if nv < k else np.flatnonzero(fwd)
         af = a[idx]
-        dst[idx] = self.table[data[af.view(np.intp) + 5]]
+        dst[idx] = self.table[h["dmac"][fwd, 5] if nf < nv else h["dmac"][:, 5]]
         mac_swap(data, af)
         return dst

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mem.pktvec import _as_intp, gather
+from ..mem.pktvec import _as_intp, _range_error, gather, window
 
 WINDOW = 96  # covers VLAN (18) + IPv4 with full options (60) + ports (4), and IPv6 (40) + ports
 ETH_P_IP = 0x0800
@@ -211,3 +211,65 @@ def ip4_header_ok(head: np.ndarray, l3: np.ndarray) -> np.ndarray:
     while np.any(s >> 16):
         s = (s & 0xFFFF) + (s >> 16)
     return s == 0xFFFF
+
+
+# -- the fast path for untagged IPv4 (cndpfwd's l3fwd and acl modes) ----------------------------
+HEAD4 = 34  # Ethernet + the fixed IPv4 header: everything l3fwd and the ACL read or rewrite
+# One packed record per packet: a gather gives every field as a (strided) column, and the
+# edited records go back with one scatter. Multi-byte fields are big-endian, as on the wire.
+HEAD4_DT = np.dtype(
+    [
+        ("dmac", "u1", (6,)),
+        ("smac", "u1", (6,)),
+        ("ethertype", ">u2"),
+        ("vihl", "u1"),
+        ("tos", "u1"),
+        ("tot_len", ">u2"),
+        ("id", ">u2"),
+        ("frag", ">u2"),
+        ("ttl", "u1"),
+        ("proto", "u1"),
+        ("csum", ">u2"),
+        ("src", ">u4"),
+        ("dst", ">u4"),
+    ]
+)
+assert HEAD4_DT.itemsize == HEAD4
+
+
+def ip4_head(
+    data: np.ndarray, addr: np.ndarray, lengths: np.ndarray, *, rfc1812: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first 34 bytes of each packet as :data:`HEAD4_DT` records (one gather), and which
+    packets are untagged IPv4: version 4, IHL >= 5, and with ``rfc1812`` also RFC 1812
+    5.2.2's length checks (the frame holds the header, total length >= header length).
+
+    TTL, protocol, checksum and the addresses sit at fixed offsets whatever the IHL. Edit the
+    records, then write them back with :func:`ip4_head_store`.
+    """
+    a = _as_intp(addr)
+    try:
+        h = window(data, HEAD4)[a].view(HEAD4_DT)
+    except IndexError:
+        raise _range_error(data, a, HEAD4) from None
+    # version 4 and IHL 5..15 in one compare: vihl - 0x45 (uint8 arithmetic wraps) <= 10
+    ok = (h["ethertype"] == ETH_P_IP) & ((h["vihl"] - np.uint8(0x45)) <= 10)
+    if rfc1812:
+        ihl4 = (h["vihl"] & 0x0F).astype(np.intp) << 2
+        ok &= (h["tot_len"] >= ihl4) & (np.asarray(lengths).astype(np.intp) >= 14 + ihl4)
+    return h, ok
+
+
+def ip4_head_store(data: np.ndarray, addr: np.ndarray, h: np.ndarray) -> None:
+    """Write :func:`ip4_head` records back at ``addr`` (one scatter)."""
+    window(data, HEAD4)[_as_intp(addr)] = h.view(f"V{HEAD4}")
+
+
+def ip4_head_dec_ttl(h: np.ndarray) -> None:
+    """TTL - 1 and the RFC 1624 checksum update on :func:`ip4_head` records. The checksum,
+    the complement of the sum, rises by 0x0100 with end-around carry: in wrapping uint16
+    arithmetic, add 1 more when the sum wrapped (the result is then below 0x0100)."""
+    h["ttl"] -= np.uint8(1)
+    c = h["csum"].astype(np.uint16) + np.uint16(0x0100)
+    c += c < 0x0100
+    h["csum"] = c
