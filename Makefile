@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEBS   := iproute2 iputils-ping ethtool tshark tcpdump socat procps util-linux \
-          containernetworking-plugins golang-go golang-github-appc-cni-dev xz-utils
+          containernetworking-plugins golang-go golang-github-appc-cni-dev xz-utils prometheus
 BENCH_DEBS := dpdk-dev librte-net-af-xdp23
 
 .PHONY: all deps demo test bench lint clean

@@ -373,7 +373,6 @@ def test_busy_spinning_without_idle_timeout(star, tmp_path):
         (["-c", "/nonexistent.jsonc", "drop"], "nonexistent"),
         (["-b", "999", "-c", "x", "drop"], "burst must be 1..256"),
         (["-c", "CFG", "warp"], "unknown mode 'warp'"),
-        (["-c", "CFG", "acl-strict"], "not available yet"),
         (["-c", "CFG", "-M", "zz:zz", "tx-only"], "-M zz:zz"),
         (["-c", "CFG", "-L", "loud", "drop"], "unknown log level"),
     ],

@@ -88,3 +88,160 @@ def test_hyperscan_bad_patterns_are_one_clear_line(star, tmp_path, patterns, nee
     assert needle in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert_clean(star)
+
+
+def frames_to(star, i: int, dst_ip: str, n: int, base: int, *, dst_mac=None, ttl=64):
+    p, d = star.peers[i], star.dut[i]
+    return [
+        udp4_frame(
+            p.mac,
+            dst_mac or d.mac,
+            p.ipv4,
+            dst_ip,
+            1000 + i,
+            9,
+            80,
+            ttl=ttl,
+            payload=s.to_bytes(4, "big"),
+        )
+        for s in range(base, base + n)
+    ]
+
+
+def tshark_checksums_ok(tmp_path, frames: list[bytes]) -> None:
+    """tshark, with IP and UDP checksum validation on, finds no bad checksum."""
+    import subprocess
+
+    from cndp.net.pcap import PcapWriter
+
+    path = tmp_path / "got.pcap"
+    with PcapWriter(path) as w:
+        w.write_many(frames)
+    out = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "udp.checksum.status",
+            "-e",
+            "_ws.malformed",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    rows = [r.split("\t") for r in out if r.strip()]
+    assert len(rows) == len(frames)
+    # Wireshark's checksum status: 1 good, 0 bad, 2 not verified
+    assert all(r[0] == "1" and r[1] == "1" and (len(r) < 3 or not r[2]) for r in rows), rows[:3]
+
+
+@pytest.mark.parametrize("api", ["xskdev", "pktdev"])
+def test_l3fwd_routes_rewrites_and_echoes_misses(star, tmp_path, api):
+    cfg, _names = write_config(tmp_path, star, api=api, mode="l3fwd")
+    p0, p1 = star.peers
+    with_options(
+        cfg,
+        **{
+            "l3fwd-fib-rules": [
+                f"198.18.200.0/24,{p1.mac},1",
+                f"198.18.201.0/24,{p0.mac},0",
+                "198.18.200.128/25,02:00:00:00:00:99,0",  # more specific: back to lport 0
+            ]
+        },
+    )
+    peers = open_peers(star)
+    try:
+        fwd = Fwd(star, ["-c", str(cfg)])
+        to1 = frames_to(star, 0, "198.18.200.7", 300, 0)
+        to0 = frames_to(star, 1, "198.18.201.9", 100, 1000)
+        to0b = frames_to(star, 0, "198.18.200.200", 50, 2000)
+        miss = frames_to(star, 1, "198.18.77.1", 60, 3000)
+        expired = frames_to(star, 0, "198.18.200.7", 40, 4000, ttl=1)
+        peers[0].send(to1 + to0b + expired)
+        peers[1].send(to0 + miss)
+        at1 = peers[1].recv_until(360, timeout=5, match=is_udp_to(9))
+        at0 = peers[0].recv_until(150, timeout=5, match=is_udp_to(9))
+        at0 += peers[0].recv_until(1, timeout=0.5, match=is_udp_to(9))
+        rc, _out, err = fwd.stop()
+    finally:
+        for p in peers:
+            p.close()
+    assert rc == 0, err
+    assert sorted(seq_of(x) for x in at1) == list(range(300)) + list(range(3000, 3060))
+    assert sorted(seq_of(x) for x in at0) == list(range(1000, 1100)) + list(range(2000, 2050))
+    by1 = {seq_of(x): x for x in at1}
+    by0 = {seq_of(x): x for x in at0}
+    d0, d1 = (bytes.fromhex(h.mac.replace(":", "")) for h in star.dut)
+    _m0, m1 = (bytes.fromhex(h.mac.replace(":", "")) for h in star.peers)
+    hit = by1[5]
+    assert hit[:12] == m1 + d1 and hit[22] == 63  # routed: dst = rule MAC, src = egress
+    assert hit[26:34] == to1[5][26:34] and hit[42:] == to1[5][42:]
+    assert by0[2001][:12] == bytes.fromhex("020000000099") + d0  # the /25 wins
+    echoed = by1[3005]
+    assert echoed[:12] == miss[5][6:12] + miss[5][0:6] and echoed[22] == 63  # miss: swapped
+    tshark_checksums_ok(tmp_path, at1 + at0)
+    assert_clean(star)
+
+
+@pytest.mark.parametrize("policy", ["acl-strict", "acl-permissive"])
+def test_acl_modes_drop_denied_and_forward_permitted(star, tmp_path, policy):
+    cfg, _names = write_config(tmp_path, star, mode=policy)
+    with_options(
+        cfg,
+        **{
+            "acl-rules": [
+                "0.0.0.0/0:198.18.210.0/24:deny",
+                "198.18.0.0/15:198.18.211.0/24:allow",
+            ]
+        },
+    )
+    to_lport1 = "02:00:00:00:00:01"
+    peers = open_peers(star)
+    try:
+        fwd = Fwd(star, ["-c", str(cfg)])
+        denied = frames_to(star, 0, "198.18.210.1", 100, 0, dst_mac=to_lport1)
+        allowed = frames_to(star, 0, "198.18.211.1", 200, 1000, dst_mac=to_lport1)
+        unmatched = frames_to(star, 0, "198.18.212.1", 80, 2000, dst_mac=to_lport1)
+        peers[0].send(denied + allowed + unmatched)
+        want = 200 + (80 if policy == "acl-permissive" else 0)
+        at1 = peers[1].recv_until(want, timeout=5, match=is_udp_to(9))
+        at1 += peers[1].recv_until(1, timeout=0.5, match=is_udp_to(9))
+        rc, _out, err = fwd.stop()
+    finally:
+        for p in peers:
+            p.close()
+    assert rc == 0, err
+    seqs = sorted(seq_of(x) for x in at1)
+    expect = list(range(1000, 1200))
+    if policy == "acl-permissive":
+        expect += list(range(2000, 2080))
+    assert seqs == expect
+    assert_clean(star)
+
+
+@pytest.mark.parametrize(
+    ("mode", "opts", "needle"),
+    [
+        ("l3fwd", {}, 'l3fwd-fib-rules": a non-empty list'),
+        ("l3fwd", {"l3fwd-fib-rules": ["198.18.1.0/24,02:00:00:00:00:01,5"]}, "lport index '5'"),
+        ("acl-strict", {"acl-rules": ["junk"]}, 'acl-rules"[0]'),
+    ],
+)
+def test_steered_mode_bad_options(star, tmp_path, mode, opts, needle):
+    cfg, _ = write_config(tmp_path, star, mode=mode)
+    with_options(cfg, **opts)
+    r = star.run([CNDPFWD, "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert_clean(star)

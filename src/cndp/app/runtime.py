@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import CndpError, ConfigError
 from ..telemetry import logs
+from ..telemetry.control import PortControl, WorkerPorts
 from ..telemetry.registry import (
     PORT_BLOCK,
     WORKER_BLOCK,
@@ -101,6 +102,7 @@ class WorkerContext:
     index: int = 0  # this worker's row in ``workers`` and cell in ``pause``
     workers: CounterBlock | None = None  # the registry's worker block
     pause: np.ndarray | None = None  # set by the control side (/app/stop): pause this worker
+    portctl: WorkerPorts | None = None  # admin state / clear requests of the control side
 
     def stop(self) -> bool:
         return bool(self.stop_flag[0])
@@ -120,11 +122,26 @@ class WorkerContext:
                 row.update(worker)
             self.workers.publish(self.index, row)
 
+    @property
+    def port_epoch(self) -> int:
+        """Grows when the control side changed an lport's admin state (see admin_up)."""
+        return self.portctl.epoch if self.portctl is not None else 0
+
+    def admin_up(self, lport: str) -> bool:
+        return self.portctl.admin_up.get(lport, True) if self.portctl is not None else True
+
+    def _control(self, worker: dict[str, int] | None) -> None:
+        # admin state and clear requests first, so a clear shows in this very publish
+        done = self.portctl.service() if self.portctl is not None else []
+        self._publish(worker)
+        if done:
+            self.portctl.acknowledge(done)
+
     def publish(self, worker: dict[str, int] | None = None) -> None:
         """Store the ports' counters (and ``worker``'s, e.g. loops and idle counts) in the
-        registry. Also where a worker takes a new log level and honours a pause request, so
-        both act within one publish period."""
-        self._publish(worker)
+        registry. Also where a worker takes a new log level, applies lport admin state and
+        clear requests, and honours a pause request, so all act within one publish period."""
+        self._control(worker)
         logs.follow()
         if self.pause is not None and self.pause[self.index] and not self.stop():
             self._paused(worker)
@@ -138,7 +155,7 @@ class WorkerContext:
         while self.pause is not None and self.pause[self.index] and not self.stop():
             time.sleep(0.01)
             if time.monotonic() >= next_pub:
-                self._publish(worker)  # kernel counters (drops) still move while paused
+                self._control(worker)  # kernel counters (drops) still move while paused
                 next_pub += PUBLISH_EVERY_S
         if w is not None:
             w.set("paused", 0)
@@ -199,6 +216,7 @@ class Runtime:
         self.pause = shared_array(max(len(workers), 1))  # control -> worker: 1 = pause
         self.stop_flag = shared_array(2)  # [stop, unused]
         self.ready = shared_array(max(len(workers), 1))
+        self.port_ctl = PortControl(lport_names)  # control <-> worker: admin, clear, state
         self.procs: list[mp.Process] = []
         self.failed: list[str] = []
         ncpu = online_cpus()
@@ -244,7 +262,9 @@ class Runtime:
                 index=idx,
                 workers=self.worker_stats,
                 pause=self.pause,
+                portctl=WorkerPorts(self.port_ctl, ports),
             )
+            ctx.portctl.report()  # bound and in the XSKMAP: readiness sees it from here on
             self.worker_stats.writer(idx).set("pid", os.getpid())
             self.ready[idx] = 1
             self.worker_fn(ctx)
@@ -260,23 +280,36 @@ class Runtime:
             for p in ports.values():
                 with contextlib.suppress(Exception):
                     p.close()
+            WorkerPorts(self.port_ctl, ports).report(closed=True)
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
 
     # ---------------------------------------------------------------- main side
     def start(self, timeout: float = 20.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Fork the workers (they open their lports on their own); :meth:`wait_ready` next.
+        Between the two the main process may start threads (the telemetry socket), so its
+        readiness report covers the workers' start."""
         ctx = mp.get_context("fork")
         self.registry.freeze()  # blocks added after the fork would not be shared
         for i, w in enumerate(self.workers):
             p = ctx.Process(target=self._child, args=(i,), name=w.name, daemon=False)
             p.start()
             self.procs.append(p)
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Wait until every worker opened its lports; raises if one died or time ran out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             states = [int(x) for x in self.ready[: len(self.workers)]]
             if all(s == 1 for s in states):
                 return
+            if self.stop_flag[0]:
+                return  # asked to stop while starting (SIGTERM, the shell's quit): not a failure
             dead = [
                 (w, p) for w, p in zip(self.workers, self.procs, strict=True) if not p.is_alive()
             ]

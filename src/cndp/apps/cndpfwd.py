@@ -32,8 +32,9 @@ from ..mem import Umem
 from ..net.frames import mac_bytes
 from ..telemetry import logs
 from ..telemetry import service as telemetry
+from ..telemetry.control import ModeCell
 from ..xskdev.xskdev import STAT_KEYS, XskDev
-from .fwd_modes import IO, Loop
+from .fwd_modes import IO, Loop, ModeChange
 
 log = logging.getLogger("cndp.cndpfwd")
 
@@ -48,10 +49,12 @@ MODES = {
     "fwd": "fwd",
     "hyperscan": "hyperscan",
     "hs": "hyperscan",
+    "l3fwd": "l3fwd",
+    "acl-strict": "acl-strict",
+    "acl-permissive": "acl-permissive",
 }
-LATER_MODES = ("l3fwd", "acl-strict", "acl-permissive")
 # modes that steer packets between lports (cross-worker rings, region-routed pools)
-STEERED = frozenset({"fwd", "hyperscan"})
+STEERED = frozenset({"fwd", "hyperscan", "l3fwd", "acl-strict", "acl-permissive"})
 LOG_LEVELS = {
     1: logging.CRITICAL,
     2: logging.CRITICAL,
@@ -157,11 +160,6 @@ class App:
         if not mode:
             raise UsageError("no mode given", fix="pass <mode> or set options.mode")
         mode = str(mode).lower()
-        if mode in LATER_MODES:
-            raise UsageError(
-                f"mode {mode!r} is not available yet (it comes with the ACL, "
-                "FIB and pattern-matching libraries)"
-            )
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}", fix="use one of " + ", ".join(MODES))
         self.mode = MODES[mode]
@@ -186,6 +184,7 @@ class App:
         self.programs: list[XskProgram] = []
         self.uds_clients: list[handshake.HandshakeClient] = []
         self.route: dict = {}
+        self.mode_cell: ModeCell | None = None  # /app/mode (created in run, before fork)
 
     # ------------------------------------------------------------ configuration checks
     def _check_threads(self) -> None:
@@ -293,14 +292,40 @@ class App:
                     ret[(t.name, key)] = AddrRing(8192)
         self.route = {"table": table, "xfer": xfer, "ret": ret, "region_owner": region_owner}
 
-    def make_steer(self):
-        """The steering function of a steered mode (None: CNDP's fwd by MAC index)."""
-        if self.mode == "hyperscan":
+    def make_steer(self, mode: str | None = None):
+        """The steering function of a steered mode (None: CNDP's fwd by MAC index); ``mode``
+        is the one a worker switches to (/app/mode), default the start mode."""
+        mode = mode or self.mode
+        if mode == "hyperscan":
             from .fwd_steer import HyperscanSteer
 
             lpids = {lp.lpid for lp in self.cfg.lports.values()}
             return HyperscanSteer(self.cfg.option("hs-patterns"), lpids)
+        if mode == "l3fwd":
+            from .fwd_steer import L3fwdSteer
+
+            macs = {lp.lpid: self._lport_mac(lp) for lp in self.cfg.lports.values()}
+            return L3fwdSteer(self.cfg.option("l3fwd-fib-rules"), macs)
+        if mode in ("acl-strict", "acl-permissive"):
+            from .fwd_steer import AclSteer, parse_acl_rules
+
+            rules = self.cfg.option("acl-rules")
+            table = (getattr(self, "route", None) or {}).get("table")
+            if table is None:
+                table = np.full(256, -1, dtype=np.int16)
+            return AclSteer(mode, table, None if rules is None else parse_acl_rules(rules))
         return None
+
+    def _lport_mac(self, lp) -> bytes | None:
+        """The MAC an lport sends from (its netdev's), or None when it has no netdev."""
+        if lp.pmd not in ("net_af_xdp", "net_af_packet", "net_tap") or not lp.netdev:
+            return None
+        from ..sys import netdev
+
+        try:
+            return netdev.get_mac(lp.netdev)
+        except CndpError:
+            return None
 
     def teardown(self) -> None:
         for c in self.uds_clients:
@@ -411,24 +436,53 @@ class App:
                 "remote": remote,
                 "routers": list(self._routers.values()),
             }
-        loop = Loop(ctx, ios, self.burst, idle, dst_mac=self.dst_mac, route=route)
+        cell = self.mode_cell
+        loop = Loop(ctx, ios, self.burst, idle, dst_mac=self.dst_mac, route=route, mode_cell=cell)
         try:
-            if self.mode == "drop":
-                loop.drop()
-            elif self.mode == "loopback":
-                loop.loopback()
-            elif self.mode == "tx-only":
-                loop.tx_only()
-            elif self.mode == "tx-only-rx":
-                loop.tx_only(with_rx=True)
-            else:
-                loop.fwd(self.make_steer())
+            mode = cell.wanted() if cell is not None else self.mode
+            while True:
+                loop.mode = mode
+                if cell is not None:
+                    cell.entered(ctx.index, mode)
+                try:
+                    self._run_mode(loop, mode)
+                    break
+                except ModeChange as m:  # /app/mode: reap what is in flight, run the new one
+                    log.info("worker %s: mode %s -> %s", spec.name, mode, m.mode)
+                    for io in ios:
+                        with contextlib.suppress(Exception):
+                            io.port.flush(0.5)
+                    mode = m.mode
         finally:
             for io in ios:
                 with contextlib.suppress(Exception):
                     io.port.flush(0.5)
             loop.publish(force=True)
             idle.close()
+
+    def _run_mode(self, loop: Loop, mode: str) -> None:
+        if mode == "drop":
+            loop.drop()
+        elif mode == "loopback":
+            loop.loopback()
+        elif mode == "tx-only":
+            loop.tx_only()
+        elif mode == "tx-only-rx":
+            loop.tx_only(with_rx=True)
+        else:
+            loop.fwd(self.make_steer(mode))
+
+    def _mode_cell(self, nworkers: int) -> ModeCell:
+        """Modes /app/mode may switch to: those needing no other setup than the start mode's
+        (steered modes need cross-worker rings and region-routed pools set up before fork;
+        hyperscan also its patterns, checked only when it is the start mode)."""
+        if self.mode in STEERED:
+            switchable = {"fwd", self.mode}
+        else:
+            switchable = {"drop", "loopback", "tx-only", "tx-only-rx"}
+        return ModeCell(
+            sorted(set(MODES.values())), self.mode, nworkers, switchable=switchable, aliases=MODES
+        )
 
     # ------------------------------------------------------------ run
     def run(self) -> int:
@@ -447,6 +501,7 @@ class App:
             for t in self.fwd_threads
         ]
         lport_names = sorted(cfg.lports, key=lambda n: cfg.lports[n].lpid)
+        self.mode_cell = self._mode_cell(len(workers))  # shared memory: before the fork
         rt = None
         tel = None
         try:
@@ -468,8 +523,11 @@ class App:
                         set(cfg.thread_cpus("main")) & set(os.sched_getaffinity(0))
                         or os.sched_getaffinity(0),
                     )
-            rt.start()
+            rt.spawn()
+            # the socket answers while the workers bind: /app/ready says what they still miss
             tel = telemetry.start(cfg, self.args, rt, name="cndpfwd", mode=self.mode, api=self.api)
+            tel.control.mode = self.mode_cell
+            rt.wait_ready()
             print(
                 f"cndpfwd: running {self.mode} ({self.api}) with {len(workers)} worker(s): "
                 + ", ".join(f"{w.name} on CPUs {list(w.cpus)}" for w in workers),

@@ -22,6 +22,19 @@ ECHO = -1  # steering verdict: send back out of the ingress lport
 DROP = -2  # steering verdict: free the frame
 
 
+def _down(pv: Any = None, n: int | None = None) -> int:
+    """The burst function of an lport that is admin down (as pktdev's)."""
+    return DOWN
+
+
+class ModeChange(Exception):
+    """Raised out of a mode loop when the control side switched the mode (``/app/mode``)."""
+
+    def __init__(self, mode: str):
+        super().__init__(mode)
+        self.mode = mode
+
+
 class MacIndexSteer:
     """CNDP fwd: the last octet of the destination MAC names the egress lport; MACs swapped."""
 
@@ -78,6 +91,7 @@ class Loop:
         *,
         dst_mac: str | None = None,
         route: dict | None = None,
+        mode_cell: Any = None,
     ):
         self.ctx = ctx
         self.ios = ios
@@ -90,6 +104,9 @@ class Loop:
         self.route = route or {}
         self._next_publish = 0.0
         self._ticks = 0  # publish() calls from the loops: one per 256 iterations
+        self.mode = ""  # the mode running now (set by the worker)
+        self.mode_cell = mode_cell  # telemetry.control.ModeCell: /app/mode switches
+        self._port_epoch = 0
 
     def publish(self, force: bool = False) -> None:
         if not force:
@@ -98,6 +115,20 @@ class Loop:
         if force or now >= self._next_publish:
             self.ctx.publish({"loops": self._ticks << 8, **self.idle.stats()})
             self._next_publish = now + 0.25
+            if getattr(self.ctx, "port_epoch", 0) != self._port_epoch:
+                self._apply_admin()
+            if self.mode_cell is not None and not force:
+                new = self.mode_cell.changed(self.mode)
+                if new is not None:
+                    raise ModeChange(new)  # between bursts: every frame was sent or freed
+
+    def _apply_admin(self) -> None:
+        """An lport went admin down (bursts return DOWN) or up again (the port's own)."""
+        self._port_epoch = self.ctx.port_epoch
+        for io in self.ios:
+            up = self.ctx.admin_up(io.name)
+            io.rx = io.port.rx_burst if up else _down
+            io.tx = io.port.tx_burst if up else _down
 
     # -------------------------------------------------------------------- modes
     def drop(self) -> None:
