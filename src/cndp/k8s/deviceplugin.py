@@ -354,7 +354,8 @@ class PoolServer(pbg.DevicePluginServicer):
         self.cfg = cfg
         self.devices = tuple(devices)
         self.numa = dict(numa)
-        self.health = dict.fromkeys(self.devices, False)
+        self.health = dict.fromkeys(self.devices, False)  # what ListAndWatch reports
+        self.raw_health = dict.fromkeys(self.devices, False)  # what the host netns shows
         self.allocations: dict[str, Allocation] = {}
         self.endpoint = f"afxdp-{cfg.name}.sock"
         self.socket_path = os.path.join(plugin.opts.dp_dir, self.endpoint)
@@ -453,7 +454,19 @@ class PoolServer(pbg.DevicePluginServicer):
 
     def update_health(self, health: Mapping[str, bool]) -> None:
         with self._lock:
-            changed = {d: h for d, h in health.items() if d in self.health and self.health[d] != h}
+            for d, h in health.items():
+                if d in self.raw_health:
+                    self.raw_health[d] = h
+        self._recompute_health()
+
+    def _recompute_health(self) -> None:
+        """A device an allocation holds stays Healthy: the CNI moved it into its pod (gone
+        from our namespace), and reporting it Unhealthy would shrink the node's allocatable
+        count while the scheduler still counts the pod that uses it."""
+        with self._lock:
+            held = set().union(*(a.key for a in self.allocations.values()))
+            want = {d: self.raw_health[d] or d in held for d in self.devices}
+            changed = {d: h for d, h in want.items() if self.health[d] != h}
             if not changed:
                 return
             self.health.update(changed)
@@ -555,6 +568,7 @@ class PoolServer(pbg.DevicePluginServicer):
             with self._lock:
                 for a in built:
                     self.allocations[a.id] = a
+            self._recompute_health()
         for a in built:
             log.info(
                 "%s: allocated %s (allocation %s, socket %s)",
@@ -587,6 +601,8 @@ class PoolServer(pbg.DevicePluginServicer):
         for a in old:
             log.info("%s: %s allocated again: its previous pod is gone", self.cfg.resource, a.id)
             a.close()
+        if old:
+            self._recompute_health()
 
     def PreStartContainer(self, request, context):
         ids = list(request.devices_ids)
@@ -623,6 +639,7 @@ class PoolServer(pbg.DevicePluginServicer):
                 return
         log.info("%s: undoing allocation %s of %s: %s", self.cfg.resource, a.id, a.devices, why)
         a.close()
+        self._recompute_health()
 
 
 # ---------------------------------------------------------------------------------------------
