@@ -4,6 +4,7 @@ two lports in two worker processes, Linux peers on veth pairs, checked at the pe
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -244,4 +245,57 @@ def test_steered_mode_bad_options(star, tmp_path, mode, opts, needle):
     assert r.returncode != 0
     assert needle in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+    assert_clean(star)
+
+
+def test_acl_commands_rebuild_rules_while_forwarding_and_counters_show(star, tmp_path):
+    from cndp.telemetry.client import AppClient
+
+    cfg, names = write_config(tmp_path, star, mode="acl-strict")
+    with_options(cfg, **{"acl-rules": ["198.18.0.0/15:198.18.211.0/24:allow"]})
+    sock = str(tmp_path / "app.sock")
+    to1 = "02:00:00:00:00:01"
+    peers = open_peers(star)
+    try:
+        fwd = Fwd(star, ["-c", str(cfg), "--telemetry-socket", sock])
+        c = AppClient(sock)
+        assert c.ask("/acl/rules") == {
+            "num rules": 1,
+            "max rules": 100000,
+            "rule pages": 1,
+            "rules per page": 32,
+        }
+        assert c.ask("/acl/rules,r:0") == {
+            "src addr": "198.18.0.0/15",
+            "dst addr": "198.18.211.0/24",
+            "type": "allow",
+        }
+        peers[0].send(frames_to(star, 0, "198.18.212.1", 50, 0, dst_mac=to1))  # not permitted
+        assert peers[1].recv_until(1, timeout=1.0, match=is_udp_to(9)) == []
+        assert c.ask("/acl/add,bogus") == {
+            "error": "Command expects parameter: <src IP>/<src mask>:<dst IP>/<dst mask>:"
+            "<allow|deny>"
+        }
+        assert c.ask("/acl/clear") == {}
+        assert c.ask("/acl/add,0.0.0.0/0:198.18.212.0/24:allow") == {}
+        assert c.ask("/acl/build") == {}
+        assert c.ask("/acl/rules,p:0")["rules"][0]["dst addr"] == "198.18.212.0/24"
+        assert c.ask("/acl/rules,p:1") == {"error": "Wrong page number"}
+        peers[0].send(frames_to(star, 0, "198.18.212.1", 60, 100, dst_mac=to1))  # now permitted
+        got = peers[1].recv_until(60, timeout=5, match=is_udp_to(9))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # workers publish every 0.25 s
+            st = c.ask("/metrics/port_stats")
+            if st.get(f"{names[0]}_n_acl_permit_packets", 0) >= 60:
+                break
+            time.sleep(0.1)
+        c.close()
+        rc, _out, err = fwd.stop()
+    finally:
+        for p in peers:
+            p.close()
+    assert rc == 0, err
+    assert sorted(seq_of(x) for x in got) == list(range(100, 160))
+    assert st[f"{names[0]}_n_acl_permit_packets"] == 60
+    assert st[f"{names[0]}_n_acl_deny_packets"] >= 50
     assert_clean(star)

@@ -103,14 +103,20 @@ class WorkerContext:
     workers: CounterBlock | None = None  # the registry's worker block
     pause: np.ndarray | None = None  # set by the control side (/app/stop): pause this worker
     portctl: WorkerPorts | None = None  # admin state / clear requests of the control side
+    # lpid -> counters the worker's own code keeps per lport (e.g. a forwarding mode's ACL
+    # counters), published with the port's; their keys must be in the runtime's stat_keys
+    port_extra: Callable[[int], dict[str, int]] | None = None
 
     def stop(self) -> bool:
         return bool(self.stop_flag[0])
 
     def _publish(self, worker: dict[str, int] | None) -> None:
         rx = tx = rxb = txb = 0
+        extra = self.port_extra
         for name, port in self.ports.items():
             st = port.stats()
+            if extra is not None:
+                st = {**st, **extra(self.lpids[name])}
             self.stats.publish(self.lpids[name], st)
             rx += st.get("ipackets", 0)
             tx += st.get("opackets", 0)

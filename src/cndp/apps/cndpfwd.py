@@ -34,6 +34,7 @@ from ..telemetry import logs
 from ..telemetry import service as telemetry
 from ..telemetry.control import ModeCell
 from ..xskdev.xskdev import STAT_KEYS, XskDev
+from . import fwd_steer
 from .fwd_modes import IO, Loop, ModeChange
 
 log = logging.getLogger("cndp.cndpfwd")
@@ -52,6 +53,13 @@ MODES = {
     "l3fwd": "l3fwd",
     "acl-strict": "acl-strict",
     "acl-permissive": "acl-permissive",
+}
+# per-lport counters a steered mode adds to the lport block (and the telemetry's port stats)
+STEER_COUNTERS = {
+    "hyperscan": fwd_steer.HyperscanSteer.NAMES,
+    "l3fwd": fwd_steer.L3fwdSteer.NAMES,
+    "acl-strict": fwd_steer.AclSteer.NAMES,
+    "acl-permissive": fwd_steer.AclSteer.NAMES,
 }
 # modes that steer packets between lports (cross-worker rings, region-routed pools)
 STEERED = frozenset({"fwd", "hyperscan", "l3fwd", "acl-strict", "acl-permissive"})
@@ -165,6 +173,7 @@ class App:
         self.mode = MODES[mode]
         if self.mode != "fwd":
             self.make_steer()  # check the mode's options now, before anything is set up
+        self._steers: dict[str, object] = {}  # a worker's steering functions, by mode
         api = args.api or cfg.option("pkt_api") or "xskdev"
         if api not in ("xskdev", "pktdev"):
             raise UsageError(f"options.pkt_api {api!r}: expected xskdev or pktdev")
@@ -309,10 +318,13 @@ class App:
         if mode in ("acl-strict", "acl-permissive"):
             from .fwd_steer import AclSteer, parse_acl_rules
 
-            rules = self.cfg.option("acl-rules")
             table = (getattr(self, "route", None) or {}).get("table")
             if table is None:
                 table = np.full(256, -1, dtype=np.int16)
+            shared = getattr(self, "acl_shared", None)
+            if shared is not None:
+                return AclSteer(mode, table, shared=shared)
+            rules = self.cfg.option("acl-rules")
             return AclSteer(mode, table, None if rules is None else parse_acl_rules(rules))
         return None
 
@@ -470,7 +482,11 @@ class App:
         elif mode == "tx-only-rx":
             loop.tx_only(with_rx=True)
         else:
-            loop.fwd(self.make_steer(mode))
+            steer = self._steers.get(mode)
+            if steer is None:  # kept across /app/mode switches: its counters only grow
+                steer = self._steers[mode] = self.make_steer(mode)
+            loop.ctx.port_extra = getattr(steer, "snapshot", None)
+            loop.fwd(steer)
 
     def _mode_cell(self, nworkers: int) -> ModeCell:
         """Modes /app/mode may switch to: those needing no other setup than the start mode's
@@ -502,6 +518,18 @@ class App:
         ]
         lport_names = sorted(cfg.lports, key=lambda n: cfg.lports[n].lpid)
         self.mode_cell = self._mode_cell(len(workers))  # shared memory: before the fork
+        stat_keys = STAT_KEYS
+        if self.mode in ("acl-strict", "acl-permissive"):
+            from ..lib.acl import CNDPFWD_RULES
+            from .fwd_steer import AclShared, parse_acl_rules
+
+            rules = cfg.option("acl-rules")
+            self.acl_shared = AclShared(
+                list(CNDPFWD_RULES) if rules is None else parse_acl_rules(rules)
+            )
+        steer_cls = STEER_COUNTERS.get(self.mode)
+        if steer_cls:
+            stat_keys = STAT_KEYS + tuple(k for k in steer_cls if k not in STAT_KEYS)
         rt = None
         tel = None
         try:
@@ -512,7 +540,7 @@ class App:
                 lport_names=lport_names,
                 open_port=self.open_port,
                 worker_fn=self.worker,
-                stat_keys=STAT_KEYS,
+                stat_keys=stat_keys,
             )
             install_stop_signals(rt)
             main = cfg.threads.get("main")
@@ -527,6 +555,10 @@ class App:
             # the socket answers while the workers bind: /app/ready says what they still miss
             tel = telemetry.start(cfg, self.args, rt, name="cndpfwd", mode=self.mode, api=self.api)
             tel.control.mode = self.mode_cell
+            if getattr(self, "acl_shared", None) is not None:
+                from .fwd_steer import register_acl_commands
+
+                register_acl_commands(tel.table, self.acl_shared)
             rt.wait_ready()
             print(
                 f"cndpfwd: running {self.mode} ({self.api}) with {len(workers)} worker(s): "

@@ -342,13 +342,29 @@ class AclSteer(Counted):
 
     NAMES = ("acl_prefilter_drop", "acl_permit", "acl_deny")
 
-    def __init__(self, policy: str, table: np.ndarray, rules: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        policy: str,
+        table: np.ndarray,
+        rules: list[Any] | None = None,
+        shared: AclShared | None = None,
+    ) -> None:
         super().__init__()
         from ..lib.acl import AclPolicy
 
         self.policy = AclPolicy(policy)
         self.table = table  # MAC-index steering, as MacIndexSteer
+        self.shared = shared  # rules /acl/build publishes (then ``rules`` is ignored)
+        self.gen = -1
+        if shared is not None:
+            self._follow()
+        else:
+            self.rebuild(rules)
+
+    def _follow(self) -> None:
+        gen, rules = self.shared.current()
         self.rebuild(rules)
+        self.gen = gen
 
     def rebuild(self, rules: list[Any] | None = None) -> None:
         from ..lib.acl import CNDPFWD_FIELDS, CNDPFWD_RULES, AclContext, cndpfwd_acl_rules
@@ -364,6 +380,8 @@ class AclSteer(Counted):
     def __call__(self, io: IO, pv: PktVec, k: int) -> np.ndarray:
         from ..lib.acl import forward_mask
 
+        if self.shared is not None and self.shared.head[0] != self.gen:
+            self._follow()  # /acl/build: a new rule list
         data = io.data
         a = pv.addr[:k]
         h, v = ip4_head(data, a, pv.data_len[:k])
@@ -390,3 +408,109 @@ class AclSteer(Counted):
         dst[idx] = self.table[h["dmac"][fwd, 5] if nf < nv else h["dmac"][:, 5]]
         mac_swap(data, af)
         return dst
+
+
+# ----------------------------------------------------------------- ACL rules across processes
+MAX_ACL_RULES = 100000  # cndpfwd's MAX_ACL_RULE_NUM
+ACL_RULES_PER_PAGE = 32
+_RULE_DT = np.dtype(
+    [("src", "u4"), ("src_len", "u1"), ("dst", "u4"), ("dst_len", "u1"), ("deny", "u1")]
+)
+
+
+class AclShared:
+    """The rule list the workers classify with, in shared memory (created before the fork).
+
+    The main process edits a pending list (``/acl/add``, ``/acl/clear``); ``/acl/build``
+    writes it here and bumps ``gen``; each worker's AclSteer sees the new generation on its
+    next burst and swaps in a context it builds from these rows. Unlike C cndpfwd, whose
+    /acl/build needs every forwarding thread stopped first, the swap is per worker and safe
+    while forwarding (a burst is classified by the old or the new rules, never a mix).
+    """
+
+    def __init__(self, rules: list[Any]) -> None:
+        from ..app.runtime import shared_array
+
+        self.rows = shared_array(MAX_ACL_RULES * _RULE_DT.itemsize, np.uint8).view(_RULE_DT)
+        self.head = shared_array(2, np.uint64)  # [generation, rule count]
+        self.pending = list(rules)
+        self.publish(rules)
+
+    def publish(self, rules: list[Any]) -> None:
+        n = len(rules)
+        if n > MAX_ACL_RULES:
+            raise ConfigError(f"{n} ACL rules: at most {MAX_ACL_RULES}")
+        r = self.rows
+        r["src"][:n] = [x.src_addr for x in rules]
+        r["src_len"][:n] = [x.src_len for x in rules]
+        r["dst"][:n] = [x.dst_addr for x in rules]
+        r["dst_len"][:n] = [x.dst_len for x in rules]
+        r["deny"][:n] = [x.deny for x in rules]
+        self.head[1] = n
+        self.head[0] += 1  # last: a worker that sees the new generation sees the rows
+
+    def current(self) -> tuple[int, list[Any]]:
+        from ..lib.acl import CndpfwdRule
+
+        gen, n = int(self.head[0]), int(self.head[1])
+        r = self.rows[:n]
+        return gen, [
+            CndpfwdRule(int(a), int(b), int(c), int(d), bool(e))
+            for a, b, c, d, e in zip(
+                r["src"], r["src_len"], r["dst"], r["dst_len"], r["deny"], strict=True
+            )
+        ]
+
+
+def register_acl_commands(table: Any, shared: AclShared) -> None:
+    """C cndpfwd's ``acl`` telemetry group: /acl/clear, /acl/add, /acl/build, /acl/rules."""
+    from ..lib.acl import AclError, CndpfwdRule
+
+    def clear(req: Any) -> dict:
+        shared.pending.clear()  # the pending list only, as C: the workers keep their rules
+        return {}
+
+    def add(req: Any) -> dict:
+        if req.param is None:
+            return {"error": _ADD_USAGE}
+        if len(shared.pending) >= MAX_ACL_RULES:
+            return {"error": f"Failed to add ACL rule: {MAX_ACL_RULES} rules already"}
+        try:
+            shared.pending.append(CndpfwdRule.parse(req.param))
+        except AclError:
+            return {"error": _ADD_USAGE}
+        return {}
+
+    def build(req: Any) -> dict:
+        shared.publish(shared.pending)
+        return {}
+
+    def rules(req: Any) -> dict:
+        pend = shared.pending
+        if req.param is None:
+            return {
+                "num rules": len(pend),
+                "max rules": MAX_ACL_RULES,
+                "rule pages": -(-len(pend) // ACL_RULES_PER_PAGE),
+                "rules per page": ACL_RULES_PER_PAGE,
+            }
+        kind, _, num = req.param.partition(":")
+        if kind.lower() not in ("p", "r") or not num.isdigit():
+            return {"error": "Parameter must be: 'p:<page num>' or 'r:<rule num>'"}
+        i = int(num)
+        if kind.lower() == "r":
+            if i >= len(pend):
+                return {"error": "Wrong ACL rule number"}
+            return pend[i].describe()
+        if i >= -(-len(pend) // ACL_RULES_PER_PAGE):
+            return {"error": "Wrong page number"}
+        lo = i * ACL_RULES_PER_PAGE
+        return {"rules": [r.describe() for r in pend[lo : lo + ACL_RULES_PER_PAGE]]}
+
+    table.register("/acl/clear", clear, "clear the pending ACL rule list")
+    table.register("/acl/add", add, "add a rule: <src>/<len>:<dst>/<len>:<allow|deny>")
+    table.register("/acl/build", build, "make the workers classify with the pending rules")
+    table.register("/acl/rules", rules, "rule list info; p:<page> or r:<rule> to read rules")
+
+
+_ADD_USAGE = "Command expects parameter: <src IP>/<src mask>:<dst IP>/<dst mask>:<allow|deny>"
