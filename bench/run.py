@@ -58,6 +58,7 @@ ROWS = (
     "cndpfwd-drop-2w",
     "cndpfwd-lb-2w",
     "cndpfwd-l3fwd-1w",
+    "l3fwd-graph-1w",
 )
 # cndpfwd rows with two workers need both CPUs for workers; they run in the softirq layout
 SOFTIRQ_ONLY = {"cndpfwd-drop-2w", "cndpfwd-lb-2w"}
@@ -75,6 +76,7 @@ BASELINE = {
     "cndpfwd-drop-2w": "testpmd-rxonly",
     "cndpfwd-lb-2w": "testpmd-macswap",
     "cndpfwd-l3fwd-1w": "testpmd-macswap",
+    "l3fwd-graph-1w": "testpmd-macswap",
 }
 # what `pps` counts, per row
 MEASURED = {
@@ -88,6 +90,7 @@ MEASURED = {
     "cndpfwd-drop-2w": "frames B's veth redirected into cndpfwd's socket(s)",
     "cndpfwd-lb-2w": "frames back at A (counting XDP sink on A)",
     "cndpfwd-l3fwd-1w": "frames routed back to A (counting XDP sink on A)",
+    "l3fwd-graph-1w": "frames routed back to A (counting XDP sink on A)",
 }
 # goals from issue 2: (layout, row) -> (field, minimum, text)
 GOALS = {
@@ -163,6 +166,7 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
         "cndpfwd-drop-2w": "rx",
         "cndpfwd-lb-2w": "back_at_a",
         "cndpfwd-l3fwd-1w": "back_at_a",
+        "l3fwd-graph-1w": "back_at_a",
     }[row]
     extra = {f"{k}_pps": round(v) for k, v in rates.items() if k != key}
     extra["seconds"] = round(dt, 3)
@@ -187,7 +191,7 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
             ctx.note(layout, row, "receiver kept up with all frames: sender-bound")
     # cross-check: frames the veth's XDP redirected to an AF_XDP socket == frames the app got
     redirect = veth.get("rx_queue_0_xdp_redirect", 0.0)
-    if row != CEILING and redirect > 0 and not row.startswith("cndpfwd"):
+    if row != CEILING and redirect > 0 and not row.startswith(("cndpfwd", "l3fwd-graph")):
         got = rates["rx"]
         extra["rx_vs_veth_redirect"] = round(got / redirect, 4)
         if abs(got / redirect - 1) > 0.02:
@@ -292,7 +296,8 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
 
     l3fwd: one route, B's address /32 -> lport 0 with A's MAC, so every frame is looked up in
     the FIB, gets TTL - 1 and its MACs rewritten, and goes back to A (the MAC-swap path plus
-    the l3fwd work; its baseline is testpmd macswap, as the issue asks).
+    the l3fwd work; its baseline is testpmd macswap, as the issue asks). l3fwd-graph-1w: the
+    same route through l3fwd-graph (pktdev lport, the graph with its node counters on).
 
     1w: one fwd thread on the receiver CPU, lport qid 0. 2w: a second fwd thread on the
     generator's CPU with lport qid 1, and the generator alternates its chunks between the two
@@ -302,7 +307,8 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
     """
     a = ctx.args
     b = ctx.pair.b
-    mode = "drop" if "-drop-" in row else "l3fwd" if "-l3fwd-" in row else "lb"
+    mode = "drop" if "-drop-" in row else "l3fwd" if "l3fwd" in row else "lb"
+    prog = "l3fwd-graph" if row.startswith("l3fwd-graph") else "cndpfwd"
     two = row.endswith("-2w")
     lports = {
         f"{b.ifname}:{q}": {"pmd": "net_af_xdp", "qid": q, "umem": "umem0", "region": q}
@@ -331,35 +337,38 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
         "lports": lports,
         "lcore-groups": {"initial": [a.gen_cpu], "rx": [a.rx_cpu], "gen": [a.gen_cpu]},
         "options": {
-            "pkt_api": "xskdev",
+            "pkt_api": "pktdev" if prog == "l3fwd-graph" else "xskdev",
             "mode": mode,
             "l3fwd-fib-rules": [f"{ctx.pair.b.ipv4}/32,{ctx.pair.a.mac},0"],
         },
         "threads": threads,
     }
     os.makedirs(a.out_dir, exist_ok=True)
-    path = os.path.join(a.out_dir, f"cndpfwd-{layout}-{row}.jsonc")
+    path = os.path.join(a.out_dir, f"{prog}-{layout}-{row}.jsonc")
     with open(path, "w") as f:
         json.dump(cfg, f, indent=1)
     exe = os.path.join(os.path.dirname(sys.executable), "cndpfwd")
-    log_path = os.path.join(a.out_dir, f"cndpfwd-{layout}-{row}.log")
+    cmd = [exe, "-c", path, "-b", str(a.burst), mode]
+    if prog == "l3fwd-graph":
+        cmd = [sys.executable, "-m", "cndp.apps.l3fwd_graph", "-c", path, "-b", str(a.burst)]
+    log_path = os.path.join(a.out_dir, f"{prog}-{layout}-{row}.log")
     log = open(log_path, "w")  # noqa: SIM115 - closed in finally
-    proc = b.popen([exe, "-c", path, "-b", str(a.burst), mode], stdout=log, stderr=log)
+    proc = b.popen(cmd, stdout=log, stderr=log)
     try:
 
         def running() -> bool:
             with open(log_path) as f:
-                return "cndpfwd: running" in f.read()
+                return f"{prog}: running" in f.read()
 
         if not H.wait_for(lambda: running() or proc.poll() is not None, 30) or not running():
-            raise RuntimeError(f"cndpfwd did not start (see {log_path})")
+            raise RuntimeError(f"{prog} did not start (see {log_path})")
         H.apply_layout(b, layout, a.rx_cpu)
         if two:
             ctx.gen.alternate(a.rx_cpu)
 
         def read():
             if proc.poll() is not None:
-                raise RuntimeError(f"cndpfwd exited with {proc.returncode} (see {log_path})")
+                raise RuntimeError(f"{prog} exited with {proc.returncode} (see {log_path})")
             v = H.veth_stats(b)
             got = sum(n for k, n in v.items() if k.endswith("_xdp_redirect"))
             return time.monotonic(), {"rx": got}
@@ -377,7 +386,7 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
                 proc.wait(5)
         log.close()
         if proc.returncode not in (0, None):
-            ctx.note(layout, row, f"cndpfwd exit {proc.returncode}")
+            ctx.note(layout, row, f"{prog} exit {proc.returncode}")
 
 
 RUNNERS = {
@@ -386,6 +395,7 @@ RUNNERS = {
     "cndpfwd-drop-2w": run_cndpfwd,
     "cndpfwd-lb-2w": run_cndpfwd,
     "cndpfwd-l3fwd-1w": run_cndpfwd,
+    "l3fwd-graph-1w": run_cndpfwd,
     "kernel-xdp-drop": run_ceiling,
     "testpmd-rxonly": run_testpmd,
     "testpmd-macswap": run_testpmd,
@@ -565,7 +575,8 @@ def print_table(rows: list[dict]) -> None:
         pr = r.get("paired_ratio")
         pr = f"{pr:6.2f}" if pr is not None else "     -"
         gen = f"{r['gen_pps'] / 1e6:8.3f}" if r.get("gen_pps") else "       -"
-        notes = list(r.get("notes") or [])
+        notes = r.get("notes") or []
+        notes = [notes] if isinstance(notes, str) else list(notes)  # a bench module's one note
         if "goal" in r:
             met = {True: "met", False: "MISSED", None: "n/a"}[r["goal_met"]]
             notes.insert(0, f"goal {r['goal']}: {met}")

@@ -161,6 +161,12 @@ def _log_level(text: str) -> int:
 
 
 class App:
+    # what a subclass (another app on the same machinery, e.g. l3fwd-graph) may change
+    PROG = "cndpfwd"
+    MODES: dict[str, str] = MODES
+    THREAD_TYPES: tuple[str, ...] = ("fwd",)  # threads that become worker processes
+    SKIP_THREADS: tuple[str, ...] = ("main",)  # threads the main process stands for
+
     def __init__(self, cfg: cfgmod.Config, args: argparse.Namespace):
         self.cfg = cfg
         self.args = args
@@ -168,9 +174,9 @@ class App:
         if not mode:
             raise UsageError("no mode given", fix="pass <mode> or set options.mode")
         mode = str(mode).lower()
-        if mode not in MODES:
-            raise UsageError(f"unknown mode {mode!r}", fix="use one of " + ", ".join(MODES))
-        self.mode = MODES[mode]
+        if mode not in self.MODES:
+            raise UsageError(f"unknown mode {mode!r}", fix="use one of " + ", ".join(self.MODES))
+        self.mode = self.MODES[mode]
         if self.mode != "fwd":
             self.make_steer()  # check the mode's options now, before anything is set up
         self._steers: dict[str, object] = {}  # a worker's steering functions, by mode
@@ -201,12 +207,13 @@ class App:
         self.fwd_threads = []
         owner: dict[str, str] = {}
         for t in cfg.threads.values():
-            if t.type == "main":
+            if t.type in self.SKIP_THREADS:
                 continue
-            if t.type != "fwd":
+            if t.type not in self.THREAD_TYPES:
+                known = " and ".join((*self.SKIP_THREADS, *self.THREAD_TYPES))
                 raise UsageError(
-                    f"thread {t.name!r}: unknown thread type {t.type!r} for cndpfwd",
-                    fix="cndpfwd knows thread types main and fwd",
+                    f"thread {t.name!r}: unknown thread type {t.type!r} for {self.PROG}",
+                    fix=f"{self.PROG} knows thread types {known}",
                 )
             if not t.lports:
                 raise UsageError(f"thread {t.name!r} has no lports")
@@ -352,8 +359,12 @@ class App:
         self.umems = {}
 
     # ------------------------------------------------------------ worker side
+    def routed_pools(self) -> bool:
+        """Whether lports get region-routed pools (frames move between lports)."""
+        return self.mode in STEERED
+
     def _pool_for(self, worker: str, lp) -> RoutedPool | None:
-        if self.mode not in STEERED:
+        if not self.routed_pools():
             return None
         routers = self._routers
         umem = self.umems[lp.umem]
@@ -553,41 +564,54 @@ class App:
                     )
             rt.spawn()
             # the socket answers while the workers bind: /app/ready says what they still miss
-            tel = telemetry.start(cfg, self.args, rt, name="cndpfwd", mode=self.mode, api=self.api)
+            tel = telemetry.start(cfg, self.args, rt, name=self.PROG, mode=self.mode, api=self.api)
             tel.control.mode = self.mode_cell
             if getattr(self, "acl_shared", None) is not None:
                 from .fwd_steer import register_acl_commands
 
                 register_acl_commands(tel.table, self.acl_shared)
+            self.telemetry_started(tel)
             rt.wait_ready()
             print(
-                f"cndpfwd: running {self.mode} ({self.api}) with {len(workers)} worker(s): "
+                f"{self.PROG}: running {self.describe()} with {len(workers)} worker(s): "
                 + ", ".join(f"{w.name} on CPUs {list(w.cpus)}" for w in workers),
                 file=sys.stderr,
                 flush=True,
             )
-            screen = StatsScreen(
-                rt.stats,
-                [n for n in lport_names if n in self.owner],
-                color=self.color,
-                mode=self.mode,
-                api=self.api,
-                dst_mac=self.dst_mac,
-            )
-            status = rt.wait(
-                tick=screen.tick if self.cli and tel.shell is None else screen.sample,
-                period=1.0,
-                duration=self.args.duration,
-            )
-            status = max(status, rt.stop())
-            screen.final()
-            return status
+            return self.main_loop(rt, tel, [n for n in lport_names if n in self.owner])
         finally:
             if tel is not None:
                 tel.close()  # the socket files go, also after SIGTERM or a worker's death
             if rt is not None and rt.procs:
                 rt.stop()
             self.teardown()
+
+    # ------------------------------------------------------------ hooks of run()
+    def telemetry_started(self, tel: telemetry.AppTelemetry) -> None:
+        """More commands on the telemetry socket (before the workers are ready)."""
+
+    def describe(self) -> str:
+        """What the "running" line says the app runs."""
+        return f"{self.mode} ({self.api})"
+
+    def main_loop(self, rt: Runtime, tel: telemetry.AppTelemetry, lports: list[str]) -> int:
+        """The main process while the workers run: the stats screen, until stopped."""
+        screen = StatsScreen(
+            rt.stats,
+            lports,
+            color=self.color,
+            mode=self.mode,
+            api=self.api,
+            dst_mac=self.dst_mac,
+        )
+        status = rt.wait(
+            tick=screen.tick if self.cli and tel.shell is None else screen.sample,
+            period=1.0,
+            duration=self.args.duration,
+        )
+        status = max(status, rt.stop())
+        screen.final()
+        return status
 
 
 def _netdev_mac(lp) -> bytes:
