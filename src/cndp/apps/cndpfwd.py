@@ -22,13 +22,11 @@ import numpy as np
 
 from ..app import config as cfgmod
 from ..app.idle import IdleManager
+from ..app.prefork import PreFork
 from ..app.runtime import Runtime, WorkerSpec, install_stop_signals
 from ..app.xfer import AddrRing, DescRing
 from ..app.xfer_pool import RegionRouter, RoutedPool
-from ..bpf.xdp import XdpMode, XskProgram
 from ..errors import CndpError, ConfigError
-from ..k8s import handshake
-from ..mem import Umem
 from ..net.frames import mac_bytes
 from ..telemetry import logs
 from ..telemetry import service as telemetry
@@ -195,9 +193,7 @@ class App:
         self.cli = bool(cfg.option("cli", False))
         self.color = not (args.no_color or cfg.option("no-color", False))
         self._check_threads()
-        self.umems: dict[str, Umem] = {}
-        self.programs: list[XskProgram] = []
-        self.uds_clients: list[handshake.HandshakeClient] = []
+        self.prefork = PreFork()
         self.route: dict = {}
         self.mode_cell: ModeCell | None = None  # /app/mode (created in run, before fork)
 
@@ -250,32 +246,8 @@ class App:
 
     # ------------------------------------------------------------ main-process setup
     def setup(self) -> None:
-        cfg = self.cfg
-        used = {cfg.lport(n).umem for n in self.owner}
-        for name in used:
-            u = cfg.umem(name)
-            self.umems[name] = Umem(
-                u.bufcnt, u.bufsz, u.mtype, list(u.regions), shared=True, name=name
-            )
-        # Privileged: one XDP program per netdev, loaded before fork so every worker shares
-        # it (a worker's own load would replace its sibling's program).
-        seen = set()
-        for name in self.owner:
-            lp = cfg.lport(name)
-            if lp.pmd != "net_af_xdp" or lp.xsk_pin_path:
-                continue
-            if lp.uds_path:
-                # Unprivileged: the device plugin owns the program. Connect (and fetch the
-                # XSKMAP) before fork, so the workers share one connection and its fds.
-                client = handshake.acquire(lp.uds_path)
-                self.uds_clients.append(client)
-                client.xsk_map_fd(lp.netdev)
-                continue
-            mode = XdpMode.SKB if lp.skb_mode else XdpMode.DRV
-            if (lp.netdev, mode) in seen:
-                continue
-            seen.add((lp.netdev, mode))
-            self.programs.append(XskProgram.acquire(lp.netdev, mode))
+        # UMEMs, and one XDP program per netdev (or the device plugin's XSKMAPs), before fork
+        self.prefork.setup(self.cfg, self.owner)
         if self.mode in STEERED:
             self._setup_fwd()
 
@@ -347,16 +319,7 @@ class App:
             return None
 
     def teardown(self) -> None:
-        for c in self.uds_clients:
-            handshake.release(c)  # the last one sends /fin
-        self.uds_clients = []
-        for p in self.programs:
-            with contextlib.suppress(CndpError):
-                p.release()
-        self.programs = []
-        for u in self.umems.values():
-            u.close()
-        self.umems = {}
+        self.prefork.teardown()
 
     # ------------------------------------------------------------ worker side
     def routed_pools(self) -> bool:
@@ -367,7 +330,7 @@ class App:
         if not self.routed_pools():
             return None
         routers = self._routers
-        umem = self.umems[lp.umem]
+        umem = self.prefork.umems[lp.umem]
         if lp.umem not in routers:
             regs = self.cfg.umem_regions(lp.umem)
             remote = {
@@ -547,7 +510,7 @@ class App:
             self.setup()  # inside the try: a failure half-way still detaches what it attached
             rt = Runtime(
                 workers,
-                umems=self.umems,
+                umems=self.prefork.umems,
                 lport_names=lport_names,
                 open_port=self.open_port,
                 worker_fn=self.worker,

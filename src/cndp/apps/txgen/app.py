@@ -9,7 +9,6 @@ every committed change is sent to the owning worker over its control pipe and ac
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import multiprocessing as mp
@@ -21,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...app import config as cfgmod
+from ...app.prefork import PreFork
 from ...app.runtime import Runtime, WorkerSpec, online_cpus
-from ...bpf.xdp import XdpMode, XskProgram
 from ...errors import CndpError, NetdevError
-from ...mem import Umem
 from ...mem.umem import XDP_PKT_HEADROOM
 from ...net.frames import mac_str
 from ...pktdev.port import stable_mac
@@ -224,8 +222,7 @@ class TxgenApp(Actions):
         self.board = Board(len(cfg.lports), len(self.workers))
         self.control: Control | None = None
         self.rt: Runtime | None = None
-        self.umems: dict[str, Umem] = {}
-        self.programs: list[XskProgram] = []
+        self.prefork = PreFork()
         self.t_start = 0.0
         self.sampler = None
 
@@ -443,32 +440,11 @@ class TxgenApp(Actions):
         )
 
     def _setup(self) -> None:
-        cfg = self.cfg
-        for name in {cfg.lport(n).umem for n in self.owner}:
-            u = cfg.umem(name)
-            self.umems[name] = Umem(
-                u.bufcnt, u.bufsz, u.mtype, list(u.regions), shared=True, name=name
-            )
-        seen = set()
-        for name in self.owner:
-            lp = cfg.lport(name)
-            if lp.pmd != "net_af_xdp" or lp.xsk_pin_path:
-                continue
-            mode = XdpMode.SKB if lp.skb_mode else XdpMode.DRV
-            if (lp.netdev, mode) in seen:
-                continue
-            seen.add((lp.netdev, mode))
-            self.programs.append(XskProgram.acquire(lp.netdev, mode))
+        # txgen talks to no device plugin: its lports load our program (or use a pin)
+        self.prefork.setup(self.cfg, self.owner, uds=False)
 
     def _teardown(self) -> None:
-        for p in self.programs:
-            with contextlib.suppress(CndpError):
-                p.release()
-        self.programs = []
-        for u in self.umems.values():
-            with contextlib.suppress(Exception):
-                u.close()
-        self.umems = {}
+        self.prefork.teardown()
 
     def start_runtime(self) -> None:
         names = [w.name for w in self.workers]
@@ -487,7 +463,7 @@ class TxgenApp(Actions):
         self._setup()
         self.rt = Runtime(
             self.workers,
-            umems=self.umems,
+            umems=self.prefork.umems,
             lport_names=lport_names,
             open_port=self._open_port,
             worker_fn=worker_main,
