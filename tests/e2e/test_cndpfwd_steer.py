@@ -9,6 +9,7 @@ import time
 import pytest
 
 from cndp.net.frames import udp4_frame
+from cndp.testing import tshark
 
 from .test_cndpfwd import CNDPFWD, Fwd, assert_clean, open_peers, star, totals, write_config
 from .xsk_helpers import is_udp_to, seq_of
@@ -111,39 +112,17 @@ def frames_to(star, i: int, dst_ip: str, n: int, base: int, *, dst_mac=None, ttl
 
 def tshark_checksums_ok(tmp_path, frames: list[bytes]) -> None:
     """tshark, with IP and UDP checksum validation on, finds no bad checksum."""
-    import subprocess
-
-    from cndp.net.pcap import PcapWriter
-
-    path = tmp_path / "got.pcap"
-    with PcapWriter(path) as w:
-        w.write_many(frames)
-    out = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(path),
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-e",
-            "ip.checksum.status",
-            "-e",
-            "udp.checksum.status",
-            "-e",
-            "_ws.malformed",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    rows = [r.split("\t") for r in out if r.strip()]
+    rows = tshark.write_and_read(
+        tmp_path, frames, ["ip.checksum.status", "udp.checksum.status", "_ws.malformed"]
+    )
     assert len(rows) == len(frames)
-    # Wireshark's checksum status: 1 good, 0 bad, 2 not verified
-    assert all(r[0] == "1" and r[1] == "1" and (len(r) < 3 or not r[2]) for r in rows), rows[:3]
+    good = tshark.GOOD
+    assert all(
+        r["ip.checksum.status"] == good
+        and r["udp.checksum.status"] == good
+        and not r["_ws.malformed"]
+        for r in rows
+    ), rows[:3]
 
 
 @pytest.mark.parametrize("api", ["xskdev", "pktdev"])

@@ -25,6 +25,7 @@ from pyroute2 import IPRoute
 from cndp.apps.txgen.stream import STAMP_DTYPE, STAMP_MAGIC
 from cndp.net import build as nb
 from cndp.net.pcap import PcapWriter, read_pcap
+from cndp.testing import tshark as ts
 
 TXGEN = str(Path(sys.executable).with_name("txgen"))
 CNDP_TXGEN_JSONC = (
@@ -32,14 +33,6 @@ CNDP_TXGEN_JSONC = (
     / "shared/reference/cndp-configs/usrtools_txgen_txgen.jsonc"
 )
 GEN_MAC = "02:00:c6:12:aa:01"  # txgen's source MAC in the tests: captures filter on it
-TSHARK_OPTS = [
-    "-o",
-    "ip.check_checksum:TRUE",
-    "-o",
-    "udp.check_checksum:TRUE",
-    "-o",
-    "tcp.check_checksum:TRUE",
-]
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,11 +142,7 @@ class Tcpdump:
 
 
 def tshark(path: Path, fields: list[str]) -> list[dict[str, str]]:
-    cmd = ["tshark", "-r", str(path), *TSHARK_OPTS, "-T", "fields", "-E", "occurrence=f"]
-    for f in fields:
-        cmd += ["-e", f]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
-    return [dict(zip(fields, line.split("\t"), strict=True)) for line in out.splitlines()]
+    return ts.fields(path, fields)
 
 
 def rng(start, lo, hi, inc, i):

@@ -13,7 +13,6 @@ import ipaddress
 import signal
 import socket
 import struct
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cndp.errors import CndpError, NetdevError
 from cndp.net.frames import checksum16
 from cndp.net.pcap import PcapWriter
 from cndp.sys import bpf as sysbpf
+from cndp.testing import tshark
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -203,36 +203,8 @@ class Capture:
 def tshark_checksums(path: Path) -> list[list[str]]:
     """Per frame: ip, udp, tcp checksum status with validation on (1 = good, 0 = bad) and
     whether tshark found the frame malformed."""
-    r = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(path),
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-E",
-            "separator=,",
-            "-e",
-            "ip.checksum.status",
-            "-e",
-            "udp.checksum.status",
-            "-e",
-            "tcp.checksum.status",
-            "-e",
-            "_ws.malformed",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert r.returncode == 0, r.stderr
-    return [line.split(",") for line in r.stdout.splitlines()]
+    names = ["ip.checksum.status", "udp.checksum.status", "tcp.checksum.status", "_ws.malformed"]
+    return [[r[n] for n in names] for r in tshark.fields(path, names)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import struct
-import subprocess
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from cndp.net import build as nb
 from cndp.net import csum
 from cndp.net.frames import checksum16, udp4_frame
 from cndp.net.pcap import PcapWriter
+from cndp.testing import tshark
 
 MAC_A, MAC_B = "02:00:c6:12:00:01", "02:00:c6:12:00:02"
 
@@ -220,27 +220,9 @@ def test_tshark_decodes_every_kind_with_good_checksums(tmp_path):
         "ip.ttl",
         "ipv6.hlim",
     ]
-    cmd = [
-        "tshark",
-        "-r",
-        str(path),
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=f",
-    ]
-    for fl in fields:
-        cmd += ["-e", fl]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
-    assert len(out) == len(expect)
-    for line, (v, proto, vlan, sport, ln) in zip(out, expect, strict=True):
-        c = dict(zip(fields, line.split("\t"), strict=True))
+    rows = tshark.fields(path, fields)
+    assert len(rows) == len(expect)
+    for c, (v, proto, vlan, sport, ln) in zip(rows, expect, strict=True):
         assert int(c["frame.len"]) == ln
         assert c["_ws.malformed"] == ""
         if v == 4:

@@ -61,28 +61,6 @@ STEER_COUNTERS = {
 }
 # modes that steer packets between lports (cross-worker rings, region-routed pools)
 STEERED = frozenset({"fwd", "hyperscan", "l3fwd", "acl-strict", "acl-permissive"})
-LOG_LEVELS = {
-    1: logging.CRITICAL,
-    2: logging.CRITICAL,
-    3: logging.CRITICAL,
-    4: logging.ERROR,
-    5: logging.WARNING,
-    6: logging.INFO,
-    7: logging.INFO,
-    8: logging.DEBUG,
-}
-LEVEL_NAMES = {
-    "emerg": 1,
-    "alert": 2,
-    "crit": 3,
-    "err": 4,
-    "error": 4,
-    "warning": 5,
-    "warn": 5,
-    "notice": 6,
-    "info": 7,
-    "debug": 8,
-}
 
 
 class UsageError(CndpError):
@@ -147,15 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _log_level(text: str) -> int:
-    t = str(text).strip().lower()
-    if t.isdigit() and 1 <= int(t) <= 8:
-        return LOG_LEVELS[int(t)]
-    if t in LEVEL_NAMES:
-        return LOG_LEVELS[LEVEL_NAMES[t]]
-    raise UsageError(
-        f"-L {text}: unknown log level",
-        fix="use 1..8 or emerg, alert, crit, err, warning, notice, info, debug",
-    )
+    """-L: CNDP's 1..8 or a level name (the same table the telemetry's /app/loglevel uses)."""
+    try:
+        return logs.parse_level(text)
+    except CndpError as e:
+        raise UsageError(f"-L {text}: {e}") from None
 
 
 class App:
