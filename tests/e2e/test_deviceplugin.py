@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
@@ -301,6 +302,16 @@ class Watch:
         self.t.join(5)
 
 
+def _host_tmp_dirs_needed() -> set[str]:
+    """Top-level /tmp entries holding the interpreter, the venv or this code."""
+    out = set()
+    for p in (Path(sys.executable), Path(sys.prefix), Path(__file__).resolve()):
+        for q in (p, p.resolve()):
+            if len(q.parts) > 2 and q.parts[:2] == ("/", "tmp"):
+                out.add(q.parts[2])
+    return out
+
+
 def pod_client(node: Node, mounts, path: str, dev: str, *, hostname: str, uid: int | None = None):
     """The pod's side, as the container runtime would start it: its own UTS namespace named
     ``hostname`` and its own mount namespace where /tmp is a tmpfs holding the Allocate
@@ -313,6 +324,11 @@ def pod_client(node: Node, mounts, path: str, dev: str, *, hostname: str, uid: i
         inner = shlex.quote(root + m.container_path[len("/tmp") :])
         script += [f"mkdir -p $(dirname {inner})", f"touch {inner}"]
         script += [f"mount --bind {shlex.quote(m.host_path)} {inner}"]
+    # The pod's /tmp hides the host's, which may hold this checkout and its venv (CI clones
+    # under /tmp): keep those visible at the same paths.
+    for top in _host_tmp_dirs_needed():
+        keep = shlex.quote(f"{root}/{top}")
+        script += [f"mkdir -p {keep}", f"mount --rbind {shlex.quote('/tmp/' + top)} {keep}"]
     script += [f"mount --rbind {root} /tmp", 'exec "$@"']
     cmd = ["unshare", "--uts", "--mount", "--", "sh", "-c", "\n".join(script), hostname]
     if uid is not None:
