@@ -2,7 +2,7 @@
 
 The real :class:`cndp.app.runtime.Runtime` forks real worker processes; only the lports are
 stand-ins (``FakePort``: counters that grow while the worker "receives", an XskDev-like
-``sock``/``_xskmap`` pair for the readiness bits). Everything between the control side and
+``sock``/``in_xskmap`` pair for the readiness bits). Everything between the control side and
 the workers — telemetry socket, app commands, shared-memory port control, the worker's
 publish path with pause, admin state and clear requests — is the production code.
 """
@@ -29,7 +29,7 @@ class FakePort:
         self.name = name
         self.counters = dict.fromkeys(STAT_KEYS, 0)
         self.sock = object()  # bound
-        self._xskmap = object()  # in the XSKMAP
+        self.in_xskmap = True  # in the XSKMAP
         self.rx_burst = self.tx_burst = None
 
     def receive(self, n: int) -> None:
@@ -54,7 +54,7 @@ class FakePort:
 
     def close(self) -> None:
         self.sock = None
-        self._xskmap = None
+        self.in_xskmap = False
 
 
 def _open(name: str, gate) -> FakePort:

@@ -552,7 +552,7 @@ def test_port_control_cells_and_state_bits():
     assert ports["a:0"].counters["ipackets"] == 0 and pc.clear_pending("a:0")
     wp.acknowledge(done)
     assert not pc.clear_pending("a:0") and pc.view("a:0")["admin_applied"]
-    ports["a:0"]._xskmap = None  # left the XSKMAP
+    ports["a:0"].in_xskmap = False  # left the XSKMAP
     wp.service()
     assert pc.view("a:0")["xskmap"] is False
     wp.report(closed=True)

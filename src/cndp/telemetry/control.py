@@ -63,10 +63,10 @@ class ControlError(CndpError):
 def _xsk_of(port: Any) -> Any:
     """The XskDev behind a port: the port itself (xskdev API), ``port.dev`` (pktdev
     net_af_xdp), False for a net_af_xdp port whose device is gone, None for other PMDs."""
-    if hasattr(port, "_xskmap") and hasattr(port, "sock"):
+    if hasattr(port, "in_xskmap") and hasattr(port, "sock"):
         return port
     dev = getattr(port, "dev", None)
-    if dev is not None and hasattr(dev, "_xskmap"):
+    if dev is not None and hasattr(dev, "in_xskmap"):
         return dev
     if getattr(port, "pmd_name", "") == "net_af_xdp":
         return False
@@ -77,8 +77,7 @@ def port_state(port: Any, admin_up: bool) -> int:
     """The state bits of an open port, read from the port object itself.
 
     XSKMAP membership cannot be read back from user space (the kernel answers EOPNOTSUPP to
-    a lookup in an XSKMAP), so it is the XskDev's own record: set once ``map.set(qid, fd)``
-    succeeded, cleared when it deletes the entry on close.
+    a lookup in an XSKMAP), so it is the XskDev's own record (``XskDev.in_xskmap``).
     """
     if getattr(port, "closed", False) or getattr(port, "_closed", False):
         return CLOSED
@@ -92,7 +91,7 @@ def port_state(port: Any, admin_up: bool) -> int:
         bits |= XSK
         if xsk is not False and getattr(xsk, "sock", None) is not None:
             bits |= BOUND
-            if getattr(xsk, "_xskmap", None) is not None:
+            if getattr(xsk, "in_xskmap", False):
                 bits |= XSKMAP
     if admin_up:
         bits |= ADMIN_UP

@@ -150,6 +150,7 @@ class XskDev:
         self.sock: socket.socket | None = None
         self._program: XskProgram | None = None
         self._xskmap: XskMap | None = None
+        self._in_map = False  # our socket's entry in the XSKMAP was written (and not deleted)
         self._uds = None  # the device-plugin connection (cndp.k8s.handshake) for uds_path
         self._uds_map_fd: int | None = None
         self._maps: list = []
@@ -441,6 +442,7 @@ class XskDev:
             self._program = XskProgram.acquire(self.ifindex, self.mode, force=cfg.force)
             self._xskmap = self._program.xskmap
         self._xskmap.set(cfg.qid, self.sock.fileno())
+        self._in_map = True
 
     def _uds_handshake(self) -> None:
         """Unprivileged: get the XSKMAP fd of our netdev from the device plugin (CNDP's
@@ -721,6 +723,13 @@ class XskDev:
         self._kstats_base = self.kernel_stats()
 
     # ---------------------------------------------------------------- teardown
+    @property
+    def in_xskmap(self) -> bool:
+        """Whether our socket is in the XSKMAP (so the XDP program redirects to it). The
+        kernel refuses lookups in an XSKMAP from user space, so this is our own record of
+        the successful insert, cleared when close() deletes the entry."""
+        return self._in_map
+
     def close(self) -> None:
         """Detach what we attached, return every frame to the pool, unmap, close."""
         if self._closed:
@@ -730,6 +739,7 @@ class XskDev:
         if self._xskmap is not None and self.sock is not None:
             with contextlib.suppress(BpfError):
                 self._xskmap.delete(cfg.qid)
+        self._in_map = False
         if self._program is not None:
             self._program.release()
             self._program = None
