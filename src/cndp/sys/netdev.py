@@ -59,6 +59,7 @@ IFF_UP = 0x1
 IFF_RUNNING = 0x40
 IFF_PROMISC = 0x100
 
+ETHTOOL_GSET = 0x00000001
 ETHTOOL_GDRVINFO = 0x00000003
 ETHTOOL_GCHANNELS = 0x0000003C
 
@@ -230,6 +231,15 @@ def link_down(name: str) -> None:
 
 def set_promisc(name: str, on: bool) -> None:
     _set_flag(name, IFF_PROMISC, on, f"turning promiscuous mode {'on' if on else 'off'}")
+
+
+def link_speed_mbps(name: str) -> int | None:
+    """The link speed in Mb/s (ETHTOOL_GSET), or None when the driver reports none (veth
+    reports 10000; "unknown" is 0 or all ones)."""
+    # struct ethtool_cmd (44 bytes): speed (u16) at byte 12, speed_hi (u16) at byte 28
+    raw = _ethtool(name, struct.pack("=I", ETHTOOL_GSET).ljust(44, b"\0"), "reading the speed")
+    speed = struct.unpack_from("=H", raw, 12)[0] | (struct.unpack_from("=H", raw, 28)[0] << 16)
+    return None if speed in (0, 0xFFFF, 0xFFFFFFFF) else speed
 
 
 def driver_name(name: str) -> str:

@@ -13,7 +13,6 @@ import logging
 import math
 import multiprocessing as mp
 import os
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ log = logging.getLogger("cndp.txgen")
 
 ROLES = {"rxtx": (True, True), "tx_only": (True, False), "rx_only": (False, True)}
 MAIN_THREADS = ("cli", "stats", "main")
-ETHTOOL_GSET = 0x00000001
 CALL_TIMEOUT = 10.0
 
 SECTION = "txgen"
@@ -183,14 +181,10 @@ class Control:
 def link_bps(ifname: str) -> float:
     """The netdev's link speed (ethtool), or 10 Gb/s when it reports none."""
     try:
-        # struct ethtool_cmd: speed (u16) at byte 12, speed_hi (u16) at byte 28; 44 bytes
-        raw = netdev._ethtool(ifname, struct.pack("=I", ETHTOOL_GSET).ljust(44, b"\0"), "speed")
+        speed = netdev.link_speed_mbps(ifname)
     except (CndpError, OSError):
         return DEFAULT_LINK_BPS
-    speed = struct.unpack_from("=H", raw, 12)[0] | (struct.unpack_from("=H", raw, 28)[0] << 16)
-    if speed in (0, 0xFFFF, 0xFFFFFFFF):
-        return DEFAULT_LINK_BPS
-    return speed * 1e6
+    return DEFAULT_LINK_BPS if speed is None else speed * 1e6
 
 
 @dataclass
