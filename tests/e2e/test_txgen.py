@@ -484,7 +484,6 @@ def test_cndp_txgen_jsonc_runs_unchanged(make_pair):
 
 
 def test_live_engine_sends_the_ranges_and_is_counted(make_pair, tmp_path):
-    pytest.importorskip("cndp.apps.txgen.engine_live")
     pair, (d0, d1) = loop_pair(make_pair)
     host = pair.a
     base = ipaddress.ip_address("198.18.0.10")

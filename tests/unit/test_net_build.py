@@ -4,7 +4,6 @@ plain Python, struct-built frames, and tshark's decoders."""
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import struct
 
 import numpy as np
@@ -177,7 +176,6 @@ def test_bad_inputs_are_config_errors():
         nb.PacketTemplate(proto="sctp")
 
 
-@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is a test dependency")
 def test_tshark_decodes_every_kind_with_good_checksums(tmp_path):
     """Every protocol, both IP versions, with and without VLAN, several lengths: tshark finds
     no malformed frame, every checksum good, and the fields we set."""
