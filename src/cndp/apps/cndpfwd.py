@@ -67,35 +67,19 @@ class UsageError(CndpError):
     pass
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        prog="cndpfwd",
-        description="CNDP forwarder (Python): AF_XDP packet forwarding modes.",
-        epilog="modes: drop|rx-only, lb|loopback, tx-only, tx-only-rx, fwd "
-        "(fwd: destination lport = last octet of the destination MAC)",
-    )
-    ap.add_argument(
-        "-a",
-        dest="api",
-        choices=["xskdev", "pktdev"],
-        help="packet API (default: options.pkt_api, else xskdev)",
-    )
-    ap.add_argument(
-        "-b", dest="burst", type=int, help=f"burst size, 1..{MAX_BURST} (default {MAX_BURST})"
-    )
+def add_app_args(ap: argparse.ArgumentParser, *, burst_help: str, debug_help: str) -> None:
+    """The flags every CNDP-style app of ours shares (cndpfwd, l3fwd-graph)."""
+    ap.add_argument("-b", dest="burst", type=int, help=burst_help)
     ap.add_argument("-c", dest="config", help="jsonc configuration file ('-' = stdin)")
     ap.add_argument(
         "-C",
         dest="config_socket",
         action="store_true",
-        help="wait for the configuration on the Unix socket /var/run/cndp/config.<pid>",
+        help="wait for the configuration on the Unix socket <runtime-dir>/config.<pid>",
     )
     ap.add_argument(
         "--runtime-dir",
         help="directory of the -C config socket and the telemetry socket (default /var/run/cndp)",
-    )
-    ap.add_argument(
-        "-M", dest="dst_mac", help="destination MAC for tx-only frames (default ff:ff:ff:ff:ff:ff)"
     )
     ap.add_argument(
         "-L",
@@ -104,23 +88,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--no-color", action="store_true", help="no colours on the stats screen")
     ap.add_argument(
-        "-d",
-        "-D",
-        "-V",
-        "-P",
-        dest="debug",
-        action="count",
-        default=0,
-        help="more logging (CNDP's decode/verbose/parse debug flags)",
+        "-d", "-D", "-V", "-P", dest="debug", action="count", default=0, help=debug_help
     )
     ap.add_argument("--duration", type=float, help="stop after this many seconds")
-    ap.add_argument("mode", nargs="?", help="forwarding mode (default: options.mode)")
     telemetry.add_arguments(ap)
-    args = ap.parse_args(argv)
+
+
+def check_app_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.config is None and not args.config_socket:
         ap.error("a configuration is needed: -c FILE or -C")
     if args.burst is not None and not 1 <= args.burst <= MAX_BURST:
         ap.error(f"-b {args.burst}: burst must be 1..{MAX_BURST}")
+    if args.duration is not None and not args.duration >= 0:
+        ap.error(f"--duration {args.duration}: must be >= 0")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="cndpfwd",
+        description="CNDP forwarder (Python): AF_XDP packet forwarding modes.",
+        epilog="modes: drop|rx-only, lb|loopback, tx-only, tx-only-rx, fwd, l3fwd, acl-strict, "
+        "acl-permissive, hyperscan|hs (fwd: destination lport = last octet of the destination "
+        "MAC)",
+    )
+    ap.add_argument(
+        "-a",
+        dest="api",
+        choices=["xskdev", "pktdev"],
+        help="packet API (default: options.pkt_api, else xskdev)",
+    )
+    add_app_args(
+        ap,
+        burst_help=f"burst size, 1..{MAX_BURST} (default {MAX_BURST})",
+        debug_help="more logging (CNDP's decode/verbose/parse debug flags)",
+    )
+    ap.add_argument(
+        "-M", dest="dst_mac", help="destination MAC for tx-only frames (default ff:ff:ff:ff:ff:ff)"
+    )
+    ap.add_argument("mode", nargs="?", help="forwarding mode (default: options.mode)")
+    args = ap.parse_args(argv)
+    check_app_args(ap, args)
     return args
 
 
@@ -636,13 +643,15 @@ class StatsScreen:
             )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_app(args: argparse.Namespace, app_cls: type[App]) -> int:
+    """Logging, the configuration (file or -C socket), then ``app_cls(cfg, args).run()``;
+    a CndpError is one line on stderr and exit status 1."""
+    prog = app_cls.PROG
     try:
         level = _log_level(args.level or "warning")
         if args.debug:
             level = logging.DEBUG if args.debug > 1 else logging.INFO
-        logs.setup(level, app="cndpfwd")  # JSON lines unless stderr is a terminal
+        logs.setup(level, app=prog)  # JSON lines unless stderr is a terminal
         if args.config_socket:
             cfg = cfgmod.load_socket(
                 args.runtime_dir,
@@ -654,13 +663,16 @@ def main(argv: list[str] | None = None) -> int:
             logs.set_level(cfg.option("log-level"))  # our option; -L and -d win over it
         for w in cfg.warnings:
             log.warning("%s", w)
-        app = App(cfg, args)
-        return app.run()
+        return app_cls(cfg, args).run()
     except CndpError as e:
-        print(f"cndpfwd: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(parse_args(argv), App)
 
 
 if __name__ == "__main__":

@@ -58,11 +58,10 @@ from ..graph import (
 )
 from ..graph.stats import NodeStats
 from ..lib.fib import Fib
-from ..telemetry import logs
 from ..telemetry import service as telemetry
 from ..telemetry.app import port_stats_cndp
 from ..telemetry.uds import MAX_OUTPUT_LEN, Request
-from .cndpfwd import App, StatsScreen, UsageError, _log_level
+from .cndpfwd import App, StatsScreen, UsageError, add_app_args, check_app_args, run_app
 from .fwd_steer import FibRule, parse_fib_rules
 
 log = logging.getLogger("cndp.l3fwd_graph")
@@ -163,37 +162,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="routes: options.\"l3fwd-fib-rules\" ['<a.b.c.d/len>,<dst-mac>,<lport-index>', "
         "...], else 198.18.N.0/24 -> lport N (N < 8), dst MAC 02:00:00:00:00:0N",
     )
-    ap.add_argument("-c", dest="config", help="jsonc configuration file ('-' = stdin)")
-    ap.add_argument(
-        "-C",
-        dest="config_socket",
-        action="store_true",
-        help="wait for the configuration on the Unix socket <runtime-dir>/config.<pid>",
+    add_app_args(
+        ap,
+        burst_help=f"graph burst size, 1..{MAX_BURST} (default {MAX_BURST})",
+        debug_help="more logging (CNDP's debug-stats/decode/verbose/parse flags)",
     )
-    ap.add_argument(
-        "--runtime-dir",
-        help="directory of the -C config socket and the telemetry socket (default /var/run/cndp)",
-    )
-    ap.add_argument(
-        "-b", dest="burst", type=int, help=f"graph burst size, 1..{MAX_BURST} (default {MAX_BURST})"
-    )
-    ap.add_argument(
-        "-L",
-        dest="level",
-        help="log level 1..8 or name (emerg..debug); default options.log-level, else warning",
-    )
-    ap.add_argument("--no-color", action="store_true", help="no colours on the stats screen")
-    ap.add_argument(
-        "-d",
-        "-D",
-        "-V",
-        "-P",
-        dest="debug",
-        action="count",
-        default=0,
-        help="more logging (CNDP's debug-stats/decode/verbose/parse flags)",
-    )
-    ap.add_argument("--duration", type=float, help="stop after this many seconds")
     ap.add_argument(
         "--trace",
         type=parse_trace,
@@ -213,16 +186,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="no per-node counters (the graph walk reads no clock); /app/graph shows zeros",
     )
-    telemetry.add_arguments(ap)
     # what cndpfwd's App reads: the one mode, the pktdev API the graph nodes use
     ap.set_defaults(mode=MODE, api="pktdev", dst_mac=None)
     args = ap.parse_args(argv)
-    if args.config is None and not args.config_socket:
-        ap.error("a configuration is needed: -c FILE or -C")
-    if args.burst is not None and not 1 <= args.burst <= MAX_BURST:
-        ap.error(f"-b {args.burst}: burst must be 1..{MAX_BURST}")
-    if args.duration is not None and not args.duration >= 0:
-        ap.error(f"--duration {args.duration}: must be >= 0")
+    check_app_args(ap, args)
     return args
 
 
@@ -756,29 +723,7 @@ class GraphScreen(StatsScreen):
 
 # ----------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        level = _log_level(args.level or "warning")
-        if args.debug:
-            level = logging.DEBUG if args.debug > 1 else logging.INFO
-        logs.setup(level, app=PROG)  # JSON lines unless stderr is a terminal
-        if args.config_socket:
-            cfg = cfgmod.load_socket(
-                args.runtime_dir,
-                on_ready=lambda p: print(f"waiting for the configuration on {p}", file=sys.stderr),
-            )
-        else:
-            cfg = cfgmod.load(args.config)
-        if args.level is None and not args.debug and cfg.option("log-level") is not None:
-            logs.set_level(cfg.option("log-level"))
-        for w in cfg.warnings:
-            log.warning("%s", w)
-        return L3fwdGraph(cfg, args).run()
-    except CndpError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_app(parse_args(argv), L3fwdGraph)
 
 
 if __name__ == "__main__":
