@@ -51,6 +51,7 @@ from .jsonc import Document, JsoncError, PathT, format_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..mem.umem import Region
+    from ..pktdev.port import PortConfig
     from ..xskdev.xskdev import XskConfig
 
 __all__ = [
@@ -1760,6 +1761,34 @@ class Config:
             busy_budget=lp.busy_budget_value,
             xsk_pin_path=lp.xsk_pin_path,
             uds_path=lp.uds_path,
+        )
+
+    def lport_port_config(
+        self, lport: str | int | LportConfig, umem: Any, *, pool: Any = None, uds: bool = True
+    ) -> PortConfig:
+        """The pktdev port configuration of an lport (any PMD) over the created ``umem``;
+        ``uds=False`` for apps that talk to no device plugin."""
+        from ..pktdev.port import PortConfig
+
+        lp = self.lport(lport)
+        u = self.umems[lp.umem]
+        return PortConfig(
+            name=lp.name,
+            pmd=lp.pmd + (f":{lp.pmd_opts}" if lp.pmd_opts else ""),
+            ifname=lp.netdev,
+            qid=lp.qid,
+            umem=umem,
+            region=lp.region,
+            pool=pool,
+            skb_mode=lp.skb_mode,
+            busy_poll=lp.busy_poll,
+            busy_timeout=lp.busy_timeout,
+            busy_budget=lp.busy_budget,
+            force_wakeup=lp.force_wakeup,
+            xsk_pin_path=lp.xsk_pin_path,
+            uds_path=lp.uds_path if uds else None,
+            rx_nb_desc=u.rxdesc,
+            tx_nb_desc=u.txdesc,
         )
 
     # -- host

@@ -346,30 +346,9 @@ class App:
             return XskDev(
                 self.cfg.lport_xsk_config(lp), umem, region=lp.region, pool=pool, lport=lp.lpid
             )
-        from ..pktdev.port import PortConfig, port_setup
+        from ..pktdev.port import port_setup
 
-        u = self.cfg.umem(lp.umem)
-        pmd = lp.pmd + (f":{lp.pmd_opts}" if lp.pmd_opts else "")
-        return port_setup(
-            PortConfig(
-                name=name,
-                pmd=pmd,
-                ifname=lp.netdev,
-                qid=lp.qid,
-                umem=umem,
-                region=lp.region,
-                pool=pool,
-                skb_mode=lp.skb_mode,
-                busy_poll=lp.busy_poll,
-                busy_timeout=lp.busy_timeout,
-                busy_budget=lp.busy_budget,
-                force_wakeup=lp.force_wakeup,
-                xsk_pin_path=lp.xsk_pin_path,
-                uds_path=lp.uds_path,
-                rx_nb_desc=u.rxdesc,
-                tx_nb_desc=u.txdesc,
-            )
-        )
+        return port_setup(self.cfg.lport_port_config(lp, umem, pool=pool))
 
     def worker(self, ctx) -> None:
         spec = ctx.spec

@@ -409,29 +409,11 @@ class TxgenApp(Actions):
 
     # ----------------------------------------------------------------------------- runtime
     def _open_port(self, name: str, umems: dict) -> Any:
-        from ...pktdev.port import PortConfig, port_setup
+        from ...pktdev.port import port_setup
 
         lp = self.cfg.lport(name)
-        u = self.cfg.umem(lp.umem)
-        pmd = lp.pmd + (f":{lp.pmd_opts}" if lp.pmd_opts else "")
-        return port_setup(
-            PortConfig(
-                name=name,
-                pmd=pmd,
-                ifname=lp.netdev,
-                qid=lp.qid,
-                umem=umems[lp.umem],
-                region=lp.region,
-                skb_mode=lp.skb_mode,
-                busy_poll=lp.busy_poll,
-                busy_timeout=lp.busy_timeout,
-                busy_budget=lp.busy_budget,
-                force_wakeup=lp.force_wakeup,
-                xsk_pin_path=lp.xsk_pin_path,
-                rx_nb_desc=u.rxdesc,
-                tx_nb_desc=u.txdesc,
-            )
-        )
+        # txgen talks to no device plugin (see _setup)
+        return port_setup(self.cfg.lport_port_config(lp, umems[lp.umem], uds=False))
 
     def _setup(self) -> None:
         # txgen talks to no device plugin: its lports load our program (or use a pin)
