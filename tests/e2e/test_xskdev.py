@@ -149,17 +149,28 @@ def test_sent_frames_decode_cleanly_in_tshark(veth_pair, tmp_path):
     assert out.count("[Checksum Status: Good]") >= 16
 
 
-def test_mac_swap_loopback_returns_every_frame(veth_pair):
-    a, b = veth_pair.a, veth_pair.b
+@pytest.mark.parametrize("tx_qid", [None, 1], ids=["same-socket", "tx_qid"])
+def test_mac_swap_loopback_returns_every_frame(make_pair, tx_qid):
+    """Every frame comes back MAC-swapped, also when TX goes through the tx_qid socket
+    (queue 1, sharing the UMEM), which must receive nothing itself."""
+    pair = make_pair(rxqueues=2, txqueues=2)
+    a, b = pair.a, pair.b
+    # veth delivers on the peer's RX queue of the sender's TX queue: A sends on one queue
+    # only, so every frame reaches B's queue 0, where our socket is
+    r = a.run(["ethtool", "-L", a.ifname, "tx", "1"])
+    assert r.returncode == 0, r.stderr
     n = 3000
-    sent = [frame(veth_pair, i) for i in range(n)]
+    sent = [frame(pair, i) for i in range(n)]
     stop = threading.Event()
     errors: list[BaseException] = []
     ready = threading.Event()
+    stats: dict[str, int] = {}
 
     def forwarder():
         try:
-            with b.enter(), Umem(4096) as umem, XskDev(XskConfig(b.ifname), umem) as dev:
+            cfg = XskConfig(b.ifname, 0, tx_qid=tx_qid)
+            with b.enter(), Umem(8192) as umem, XskDev(cfg, umem) as dev:
+                assert (dev._txsock is not None) == (tx_qid is not None)
                 pv = PktVec(64)
                 ready.set()
                 while not stop.is_set():
@@ -173,6 +184,7 @@ def test_mac_swap_loopback_returns_every_frame(veth_pair):
                     if s < k:
                         dev.pool.put_bulk(pv.addr[s:k])
                 dev.flush(1.0)
+                stats.update(dev.stats())
         except BaseException as e:
             errors.append(e)
             ready.set()
@@ -202,6 +214,10 @@ def test_mac_swap_loopback_returns_every_frame(veth_pair):
     for i in (0, 1, n // 2, n - 1):
         f = sent[i]
         assert by_seq[i] == f[6:12] + f[0:6] + f[12:]  # MACs swapped, all else unchanged
+    # the Linux side may add frames of its own (IPv6 ND): at least ours went both ways
+    assert stats["opackets"] >= n and stats["ipackets"] >= n
+    assert stats["tx_invalid"] == 0 and stats["rx_invalid"] == 0
+    assert _nothing_attached(b)
 
 
 def test_ring_wraparound_over_millions_of_frames(veth_pair):
@@ -465,6 +481,31 @@ def test_frame_sizes_the_kernel_refuses(veth_pair, bufsz):
     with b.enter(), Umem(4096, bufsz=bufsz) as umem:
         with pytest.raises(ConfigError, match=f"frame size {bufsz} is refused by AF_XDP"):
             XskDev(XskConfig(b.ifname), umem)
+    assert _nothing_attached(b)
+
+
+def test_tx_qid_must_be_another_existing_queue(make_pair):
+    pair = make_pair(rxqueues=2, txqueues=2)
+    b = pair.b
+    with b.enter(), Umem(8192) as umem:
+        with pytest.raises(ConfigError, match=r"tx_qid 0 is the socket's own queue"):
+            XskDev(XskConfig(b.ifname, 0, tx_qid=0), umem)
+        with pytest.raises(ConfigError, match=r"tx_qid 2 does not exist .* 2 tx queue"):
+            XskDev(XskConfig(b.ifname, 0, tx_qid=2), umem)
+    assert _nothing_attached(b)
+
+
+def test_tx_qid_on_a_bound_queue(make_pair):
+    """A tx_qid takes its queue: one that another socket holds is refused, naming tx_qid,
+    and the failed socket leaves the other one (and its program) as they were."""
+    pair = make_pair(rxqueues=2, txqueues=2)
+    b = pair.b
+    with b.enter(), Umem(8192) as u1, Umem(8192) as u2:
+        with XskDev(XskConfig(b.ifname, 1), u1) as other:
+            with pytest.raises(XskError, match=r"tx_qid: queue .*:1 is already bound"):
+                XskDev(XskConfig(b.ifname, 0, tx_qid=1), u2)
+            assert other.in_xskmap
+            assert xdp.query(b.ifname) is not None
     assert _nothing_attached(b)
 
 

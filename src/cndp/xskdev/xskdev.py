@@ -26,7 +26,7 @@ from ..errors import BpfError, ConfigError, PrivilegeError, XskError
 from ..mem.mempool import Mempool
 from ..mem.umem import Umem
 from ..sys import xsk as sx
-from ..sys.netdev import rx_queue_count
+from ..sys.netdev import rx_queue_count, tx_queue_count
 from .ring import ConsRing, ProdRing
 
 log = logging.getLogger("cndp.xskdev")
@@ -35,6 +35,8 @@ DEFAULT_RING_SIZE = 2048  # CNDP: rx/tx descriptors when the config says 0
 DEFAULT_BUSY_TIMEOUT = 20  # CNDP AF_XDP_DFLT_BUSY_TIMEOUT (us)
 DEFAULT_BUSY_BUDGET = 64  # CNDP AF_XDP_DFLT_BUSY_BUDGET
 _BYTES_LOG = 1 << 16
+# the (always empty) fill ring a tx_qid socket's buffer pool must have
+_TX_SOCKET_FILL_SIZE = 64
 
 # CNDP lport_stats_t key names, in CNDP's order
 STAT_KEYS = (
@@ -102,6 +104,11 @@ class XskConfig:
     uds_path: str | None = None  # [uds_path] device-plugin socket: the XSKMAP fd comes over it
     force: bool = False  # replace an XDP program that is not ours
     tx_skb_budget: int = 256  # XDP_MAX_TX_SKB_BUDGET for copy mode; 0 = kernel default
+    # Transmit through a second socket bound to this queue of the same netdev, sharing the
+    # UMEM (its own TX and completion rings; never in the XSKMAP, so it receives nothing).
+    # Keeps the kernel's TX path off the buffer pool that the RX path, often running on
+    # another CPU, writes for every frame: see docs/xskdev.md "tx_qid".
+    tx_qid: int | None = None
     fill_batch: int = 64  # refill the fill ring when this many slots are free
 
 
@@ -156,6 +163,7 @@ class XskDev:
         self._maps: list = []
         self._rings: list = []
         self._closed = False
+        self._txsock: socket.socket | None = None
         self.zero_copy = False
         self.mode = XdpMode.SKB if cfg.skb_mode else XdpMode.DRV
         self._init_counters()
@@ -198,6 +206,7 @@ class XskDev:
         dev._maps = []
         dev._rings = []
         dev._closed = False
+        dev._txsock = None
         dev.zero_copy = False
         dev.mode = XdpMode.SKB if cfg.skb_mode else XdpMode.DRV
         dev._init_counters()
@@ -267,6 +276,19 @@ class XskDev:
                 f"queue {cfg.qid} does not exist on {cfg.ifname}: it has {nq} rx queue(s)",
                 fix=f"use qid 0..{nq - 1}, or add channels with `ethtool -L {cfg.ifname}`",
             )
+        if cfg.tx_qid is not None:
+            ntx = tx_queue_count(cfg.ifname)
+            if cfg.tx_qid == cfg.qid:
+                raise ConfigError(
+                    f"{cfg.ifname}:{cfg.qid}: tx_qid {cfg.tx_qid} is the socket's own queue",
+                    fix="give another queue of the netdev, or leave tx_qid out",
+                )
+            if not 0 <= cfg.tx_qid < ntx:
+                raise ConfigError(
+                    f"tx_qid {cfg.tx_qid} does not exist on {cfg.ifname}: it has {ntx} tx queue(s)",
+                    fix=f"use a tx_qid in 0..{ntx - 1} other than qid {cfg.qid}, or add "
+                    f"channels with `ethtool -L {cfg.ifname}`",
+                )
         if cfg.uds_path:
             self._uds_handshake()
 
@@ -335,8 +357,10 @@ class XskDev:
                 self._uds_busy_poll()
             else:
                 self._setup_busy_poll()
+        if cfg.tx_qid is not None:
+            self._open_tx_socket()
         if cfg.tx_skb_budget and not self.zero_copy:
-            sx.set_tx_skb_budget(self.sock, cfg.tx_skb_budget)
+            sx.set_tx_skb_budget(self._txsock or self.sock, cfg.tx_skb_budget)
         self._poll = select.poll()
         self._poll.register(self.sock.fileno(), select.POLLIN)
         log.info(
@@ -348,6 +372,61 @@ class XskDev:
             cfg.need_wakeup,
             cfg.busy_poll,
         )
+
+    def _open_tx_socket(self) -> None:
+        """The TX socket of ``tx_qid``: TX and completion rings on a buffer pool of its own.
+
+        Binding with XDP_SHARED_UMEM to another queue makes the kernel create a second
+        buffer pool for that queue, which wants a fill ring too; it stays empty (the socket
+        has no RX ring and is not in the XSKMAP, so nothing is ever received on it). From
+        here on ``tx``/``cq`` and the kick are this socket's; the main socket's TX ring is
+        never used.
+        """
+        cfg = self.cfg
+        assert self.sock is not None and cfg.tx_qid is not None
+        try:
+            ts = self._txsock = sx.xsk_socket()
+        except PermissionError as e:
+            raise PrivilegeError(
+                "creating the AF_XDP TX socket (tx_qid): permission denied",
+                errno=e.errno,
+                fix="needs CAP_NET_RAW",
+            ) from None
+        try:
+            sx.set_ring_size(ts, sx.XDP_TX_RING, self.tx_size)
+            sx.set_ring_size(ts, sx.XDP_UMEM_FILL_RING, _TX_SOCKET_FILL_SIZE)
+            sx.set_ring_size(ts, sx.XDP_UMEM_COMPLETION_RING, self.comp_size)
+        except OSError as e:
+            raise XskError(
+                f"setting the TX socket's ring sizes failed: {os.strerror(e.errno)}",
+                errno=e.errno,
+            ) from None
+        offs = sx.mmap_offsets(ts)
+        mm_tx = sx.map_ring(ts, offs.tx, self.tx_size, sx.XDP_DESC_SIZE, sx.PGOFF_TX_RING)
+        self._maps.append(mm_tx)
+        mm_cr = sx.map_ring(
+            ts, offs.cr, self.comp_size, sx.ADDR_SIZE, sx.UMEM_PGOFF_COMPLETION_RING
+        )
+        self._maps.append(mm_cr)
+        try:
+            sx.bind(ts, self.ifindex, cfg.tx_qid, sx.XDP_SHARED_UMEM, self.sock.fileno())
+        except OSError as e:
+            where = f"{cfg.ifname}:{cfg.tx_qid}"
+            if e.errno == _errno.EBUSY:
+                raise XskError(
+                    f"tx_qid: queue {where} is already bound by another AF_XDP socket",
+                    errno=e.errno,
+                    fix="a tx_qid takes its queue for itself: choose one that no lport uses",
+                ) from None
+            raise XskError(
+                f"binding the TX socket to {where} failed: {os.strerror(e.errno)}",
+                errno=e.errno,
+            ) from None
+        self.tx = ProdRing(mm_tx, offs.tx, self.tx_size, xdp_desc=True)
+        self.cq = ConsRing(mm_cr, offs.cr, self.comp_size, xdp_desc=False)
+        self._rings += [self.tx, self.cq]
+        self.tx_base = self.tx.cached_prod
+        self.cq_base = self.cq.cached_cons
 
     def _bind(self, owner: XskDev | None) -> None:
         cfg = self.cfg
@@ -600,10 +679,11 @@ class XskDev:
     def kick(self) -> None:
         """Ask the kernel to transmit (sendto with MSG_DONTWAIT)."""
         self.st_tx_kicks += 1
-        if self.sock is None:
+        sock = self._txsock or self.sock
+        if sock is None:
             return
         try:
-            self.sock.send(b"", socket.MSG_DONTWAIT)  # type: ignore[union-attr]
+            sock.send(b"", socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             self.st_tx_kick_again += 1
         except OSError as e:
@@ -694,7 +774,13 @@ class XskDev:
     def kernel_stats(self) -> dict[str, int]:
         if self.sock is None:
             return dict.fromkeys(sx.STAT_NAMES, 0)
-        return sx.statistics(self.sock)
+        st = sx.statistics(self.sock)
+        if self._txsock is not None:  # the TX counters are the TX socket's
+            tst = sx.statistics(self._txsock)
+            for k in st:
+                if k.startswith("tx_"):
+                    st[k] = tst[k]
+        return st
 
     def stats(self) -> dict[str, int]:
         """CNDP lport_stats: our counters plus the kernel's XDP_STATISTICS."""
@@ -761,6 +847,9 @@ class XskDev:
                     cfg.qid,
                 )
         self._maps = []
+        if self._txsock is not None:
+            self._txsock.close()
+            self._txsock = None
         if self.sock is not None:
             _UmemShare.remove(self.umem, self)
             self.sock.close()
