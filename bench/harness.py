@@ -240,6 +240,7 @@ class OurReceiver:
     burst: int = 64
     rx_size: int = 2048  # RX ring (the fill ring is twice that); CNDP's and testpmd's default
     bufcnt: int = 0  # 0: enough for the rings (4 x rx_size, at least 8192)
+    xsk: dict = field(default_factory=dict)  # more XskConfig fields (tx_qid, ...)
     counters: np.ndarray = field(default=None)  # type: ignore[assignment]
     ctl: np.ndarray = field(default=None)  # type: ignore[assignment]
     proc: mp.Process | None = None
@@ -261,11 +262,12 @@ class OurReceiver:
         child_signals(lambda: ctl.__setitem__(0, 1))
         pin(self.cpu)
         loop = getattr(self.loops, RECV_LOOPS[self.mode])
+        cfg = XskConfig(self.host.ifname, 0, rx_size=self.rx_size, **self.xsk)
         try:
             with (
                 self.host.enter(),
                 Umem(bufcnt=self.bufcnt or max(8192, 4 * self.rx_size), bufsz=2048) as umem,
-                XskDev(XskConfig(self.host.ifname, 0, rx_size=self.rx_size), umem) as dev,
+                XskDev(cfg, umem) as dev,
             ):
                 ctl[1] = 1
                 loop(

@@ -9,7 +9,9 @@ Rows, measured in each layout:
   testpmd-rxonly    dpdk-testpmd --forward-mode=rxonly on B (AF_XDP PMD, copy mode)
   testpmd-macswap   dpdk-testpmd --forward-mode=macswap on B
   pycndp-rx-drop    cndp.apps.loops.rx_drop on an XskDev on B
-  pycndp-macswap    cndp.apps.loops.mac_swap_loop on an XskDev on B
+  pycndp-macswap    cndp.apps.loops.mac_swap_loop on an XskDev on B, transmitting through
+                    its tx_qid socket (queue 1), burst --fwd-burst
+  pycndp-macswap-1q the same loop transmitting on the receiving socket itself, burst --burst
 
 Layouts: ``softirq`` (generator on CPU 0, receiver on CPU 1, threaded NAPI off: B's XDP and
 the copy into the UMEM run in the softirq of the generator's CPU) and ``threaded`` (threaded
@@ -53,6 +55,7 @@ ROWS = (
     "testpmd-macswap",
     "pycndp-rx-drop",
     "pycndp-macswap",
+    "pycndp-macswap-1q",
     "cndpfwd-drop-1w",
     "cndpfwd-lb-1w",
     "cndpfwd-drop-2w",
@@ -71,6 +74,7 @@ BASELINE = {
     "testpmd-macswap": CEILING,
     "pycndp-rx-drop": "testpmd-rxonly",
     "pycndp-macswap": "testpmd-macswap",
+    "pycndp-macswap-1q": "testpmd-macswap",
     "cndpfwd-drop-1w": "testpmd-rxonly",
     "cndpfwd-lb-1w": "testpmd-macswap",
     "cndpfwd-drop-2w": "testpmd-rxonly",
@@ -85,6 +89,7 @@ MEASURED = {
     "testpmd-macswap": "frames back at A (counting XDP sink on A)",
     "pycndp-rx-drop": "frames our loop received",
     "pycndp-macswap": "frames back at A (counting XDP sink on A)",
+    "pycndp-macswap-1q": "frames back at A (counting XDP sink on A)",
     "cndpfwd-drop-1w": "frames B's veth redirected into cndpfwd's socket(s)",
     "cndpfwd-lb-1w": "frames back at A (counting XDP sink on A)",
     "cndpfwd-drop-2w": "frames B's veth redirected into cndpfwd's socket(s)",
@@ -129,12 +134,19 @@ class Ctx:
 # one measurement window
 
 
-def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dict]]) -> Sample:
+def measure(
+    ctx: Ctx,
+    layout: str,
+    row: str,
+    read: Callable[[], tuple[float, dict]],
+    pids: dict[str, list[int]] | None = None,
+) -> Sample:
     """Run the generator, warm up, and take the counter differences over ``--seconds``.
 
     ``read()`` returns (our monotonic time of the reading, {counter: value}); the row's own
     counters come first so their timestamp is the one used. The sink on A and B's veth
-    statistics are read in every window, for every row.
+    statistics are read in every window, for every row. ``pids``: named groups of processes
+    (our receiver, the NAPI threads) whose CPU use over the window goes into ``cpu_pct``.
     """
     args = ctx.args
     b = ctx.pair.b
@@ -161,6 +173,7 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
         "testpmd-macswap": "back_at_a",
         "pycndp-rx-drop": "rx",
         "pycndp-macswap": "back_at_a",
+        "pycndp-macswap-1q": "back_at_a",
         "cndpfwd-drop-1w": "rx",
         "cndpfwd-lb-1w": "back_at_a",
         "cndpfwd-drop-2w": "rx",
@@ -175,6 +188,21 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
     extra["steal_pct"] = {
         cpu: H.steal_pct(p0.get(cpu), p1.get(cpu)) for cpu in (args.gen_cpu, args.rx_cpu)
     }
+    # Where the receiver CPU's time went: our loop, the NAPI thread(s) (threaded layout),
+    # softirq and idle. Tells whether the user-space loop or the kernel limits a row.
+    if pids:
+        hz = os.sysconf("SC_CLK_TCK")
+        zero = (0, 0, 0, 0)
+        cpu = {
+            name: round(100 * sum(q1.get(p, zero)[1] - q0.get(p, zero)[1] for p in ps) / hz / dt, 1)
+            for name, ps in pids.items()
+        }
+        c0, c1 = p0.get(args.rx_cpu), p1.get(args.rx_cpu)
+        if c0 and c1 and len(c0) >= 7:
+            tot = sum(c1[:8]) - sum(c0[:8]) or 1
+            cpu["idle"] = round(100 * (c1[3] - c0[3]) / tot, 1)
+            cpu["softirq"] = round(100 * (c1[6] - c0[6]) / tot, 1)
+        extra["cpu_pct"] = cpu
     # CPU that other people's processes used meanwhile (this machine is shared)
     foreign, top = H.foreign_cpu_pct(q0, q1, dt, os.getpid())
     extra["foreign_cpu_pct"] = round(foreign, 1)
@@ -206,8 +234,14 @@ def measure(ctx: Ctx, layout: str, row: str, read: Callable[[], tuple[float, dic
 def run_ceiling(ctx: Ctx, layout: str, row: str) -> Sample:
     prog = H.XdpCounterProg(ctx.pair.b, "bench_ceil")
     try:
-        H.apply_layout(ctx.pair.b, layout, ctx.args.rx_cpu)
-        return measure(ctx, layout, row, lambda: (time.monotonic(), {"dropped": prog.frames()}))
+        napi = H.apply_layout(ctx.pair.b, layout, ctx.args.rx_cpu)
+        return measure(
+            ctx,
+            layout,
+            row,
+            lambda: (time.monotonic(), {"dropped": prog.frames()}),
+            {"napi": napi} if napi else None,
+        )
     finally:
         prog.close()
 
@@ -216,17 +250,25 @@ def run_ours(ctx: Ctx, layout: str, row: str) -> Sample:
     a = ctx.args
     mode = "rx-drop" if row == "pycndp-rx-drop" else "macswap"
     idle = a.idle_polls if layout == "threaded" else 0
-    rcv = H.OurReceiver(ctx.pair.b, mode, a.rx_cpu, idle_polls=idle, burst=a.burst)
+    xsk: dict = {}
+    burst = a.burst
+    if row == "pycndp-macswap":
+        burst = a.fwd_burst
+        if a.tx_qid >= 0:
+            xsk["tx_qid"] = a.tx_qid
+    rcv = H.OurReceiver(ctx.pair.b, mode, a.rx_cpu, idle_polls=idle, burst=burst, xsk=xsk)
     try:
         rcv.start()
-        H.apply_layout(ctx.pair.b, layout, a.rx_cpu)
+        napi = H.apply_layout(ctx.pair.b, layout, a.rx_cpu)
+        assert rcv.proc is not None
+        pids = {"app": [rcv.proc.pid], "napi": napi} if napi else {"app": [rcv.proc.pid]}
 
         def read():
             if not rcv.alive():
                 raise RuntimeError("our receiver died")
             return time.monotonic(), {"rx": rcv.rx(), "tx": rcv.tx()}
 
-        s = measure(ctx, layout, row, read)
+        s = measure(ctx, layout, row, read, pids)
     finally:
         rcv.stop()
     st = rcv.stats
@@ -401,6 +443,7 @@ RUNNERS = {
     "testpmd-macswap": run_testpmd,
     "pycndp-rx-drop": run_ours,
     "pycndp-macswap": run_ours,
+    "pycndp-macswap-1q": run_ours,
 }
 
 
@@ -501,6 +544,9 @@ def _fmt_extra(extra: dict) -> list[str]:
     drops = v.get("rx_queue_0_drops", 0)
     if drops:
         out.append(f"veth drops {drops / 1e6:.3f}")
+    cpu = extra.get("cpu_pct")
+    if cpu:
+        out.append("rx CPU " + " ".join(f"{k} {v:.0f}%" for k, v in cpu.items()))
     return out
 
 
@@ -542,6 +588,17 @@ def summarise(ctx: Ctx, layout: str, samples: dict[str, list[Sample]], stamp: st
         if ss:
             mid = sorted(ss, key=lambda s: s.pps)[len(ss) // 2]
             r["detail"] = mid.extra  # the counters of the median run
+            cpu = mid.extra.get("cpu_pct") or {}
+            if "napi" in cpu and "app" in cpu:
+                # the NAPI thread's share bounds the row: a loop that cost nothing could
+                # at best give the NAPI thread the whole CPU
+                bound = pps / (cpu["napi"] / 100) if cpu["napi"] and pps else None
+                r["napi_bound_pps"] = round(bound) if bound else None
+                r["notes"] = [
+                    *r["notes"],
+                    f"rx CPU: NAPI thread {cpu['napi']:.0f}%, our loop {cpu['app']:.0f}%"
+                    + (f"; a free loop: <= {bound / 1e6:.2f} Mpps" if bound else ""),
+                ]
         out.append(r)
     return out
 
@@ -729,6 +786,14 @@ def parse_args(argv):
         help="threaded layout: empty polls before our loop sleeps in poll()",
     )
     ap.add_argument("--burst", type=int, default=64, help="our loops' burst size")
+    ap.add_argument("--fwd-burst", type=int, default=256, help="burst of the pycndp-macswap row")
+    ap.add_argument(
+        "--tx-qid",
+        type=int,
+        default=1,
+        help="pycndp-macswap transmits through an XskDev tx_qid socket on this queue of B's "
+        "veth (-1: on the receiving socket, like pycndp-macswap-1q)",
+    )
     ap.add_argument("--testpmd-burst", type=int, default=None, help="testpmd --burst")
     ap.add_argument(
         "--testpmd-vdev",
