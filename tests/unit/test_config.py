@@ -11,6 +11,8 @@ import socket
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cndp.app import config as C
 from cndp.app import config_sock
@@ -1046,3 +1048,223 @@ def test_default_runtime_dir():
         assert d == "/var/run/cndp"
     else:
         assert d.endswith("/cndp")
+
+
+# --------------------------------------------------------------------------------------------
+# tx_qid (pycndp extension: transmit through a second AF_XDP socket on another queue)
+
+
+def txq_cfg(*lports: tuple[str, dict], groups: dict | None = None) -> dict:
+    """BASE with these lports (name, keys), all listed by thread fwd:0."""
+    lps = {n: {"pmd": "net_af_xdp", "umem": "umem0", **kw} for n, kw in lports}
+    threads = {"main": {"group": "initial"}, "fwd:0": {"group": "group0", "lports": list(lps)}}
+    doc = base(lports=lps, threads=threads)
+    if groups is not None:
+        doc["lport-groups"] = groups
+    return doc
+
+
+def test_tx_qid_is_parsed_and_passed_on():
+    from cndp.pktdev.port import PortConfig
+    from cndp.xskdev.xskdev import XskConfig
+
+    cfg = load(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 3}), ("eth1:0", {"qid": 0})))
+    lp, plain = cfg.lports["eth0:0"], cfg.lports["eth1:0"]
+    assert (lp.tx_qid, plain.tx_qid) == (3, None)
+    x = cfg.lport_xsk_config("eth0:0")
+    assert isinstance(x, XskConfig) and (x.qid, x.tx_qid) == (0, 3)
+    assert cfg.lport_xsk_config("eth1:0").tx_qid is None
+    p = cfg.lport_port_config("eth0:0", None)
+    assert isinstance(p, PortConfig) and (p.qid, p.tx_qid) == (0, 3)
+    assert cfg.lport_port_config("eth1:0", None).tx_qid is None
+    d = cfg.to_dict()["lports"]
+    assert (d["eth0:0"]["tx_qid"], d["eth1:0"]["tx_qid"]) == (3, None)
+    json.dumps(cfg.to_dict())
+    assert lp.flags == plain.flags  # no CNDP flag bit: C CNDP has no such key
+    assert cfg.warnings == []
+
+
+def test_tx_qid_integral_float_is_an_integer():
+    cfg = load(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 2.0})))
+    assert cfg.lports["eth0:0"].tx_qid == 2 and type(cfg.lports["eth0:0"].tx_qid) is int
+
+
+@pytest.mark.parametrize(
+    "value,reason",
+    [
+        (True, "expected an integer, got true"),
+        (False, "expected an integer, got false"),
+        ("1", 'expected an integer, got "1"'),
+        (1.5, "expected an integer, got 1.5"),
+        (None, "expected an integer, got null"),
+        ([1], "expected an integer, got [1]"),
+        (-1, "must be a queue number in 0..65535, got -1"),
+        (65536, "must be a queue number in 0..65535, got 65536"),
+    ],
+)
+def test_tx_qid_must_be_a_queue_number(value, reason):
+    e = fails(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": value})))
+    assert e.path == 'lports."eth0:0".tx_qid'
+    assert e.reason.startswith(reason), e.reason
+    assert e.line is not None and str(e).startswith(f"t.jsonc:{e.line}: ")
+
+
+def test_tx_qid_must_not_be_the_lports_own_qid():
+    e = fails(txq_cfg(("eth0:0", {"qid": 4, "tx_qid": 4})))
+    assert e.path == 'lports."eth0:0".tx_qid'
+    assert (
+        e.reason == "tx_qid 4 is the lport's own qid; it must name another queue of netdev 'eth0'"
+    )
+    assert "leave tx_qid out" in str(e)
+
+
+@pytest.mark.parametrize("pmd", ["net_af_packet", "net_ring", "net_null", "net_tap"])
+def test_tx_qid_only_for_af_xdp(pmd):
+    e = fails(txq_cfg(("eth0:0", {"pmd": pmd, "qid": 0, "tx_qid": 1})))
+    assert e.path == 'lports."eth0:0".tx_qid'
+    assert f"tx_qid is an AF_XDP option, but the pmd of lport 'eth0:0' is '{pmd}'" in e.reason
+    assert 'use pmd "net_af_xdp"' in str(e)
+
+
+def test_tx_qid_takes_its_queue_from_other_lports():
+    # another lport's qid on the same netdev
+    e = fails(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 1}), ("eth0:1", {"qid": 1})))
+    assert e.path == 'lports."eth0:0".tx_qid'
+    assert "tx_qid 1 is the queue of lport 'eth0:1' (netdev 'eth0', qid 1)" in e.reason
+    assert "give lport 'eth0:0' a tx_qid that no lport of netdev 'eth0' uses" in str(e)
+    # ... also when that lport comes first in the file
+    e = fails(txq_cfg(("eth0:1", {"qid": 1}), ("eth0:0", {"qid": 0, "tx_qid": 1})))
+    assert e.path == 'lports."eth0:0".tx_qid' and "lport 'eth0:1'" in e.reason
+    # two lports swapping queues: each tx_qid is the other's qid
+    e = fails(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 1}), ("eth0:1", {"qid": 1, "tx_qid": 0})))
+    assert e.path.endswith(".tx_qid") and "is the queue of lport" in e.reason
+    # another lport's tx_qid: the later one is named, with the first
+    e = fails(txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 5}), ("eth0:1", {"qid": 1, "tx_qid": 5})))
+    assert e.path == 'lports."eth0:1".tx_qid'
+    assert "tx_qid 5 is also the tx_qid of lport 'eth0:0' (netdev 'eth0')" in e.reason
+
+
+def test_tx_qid_queues_of_other_netdevs_and_non_xdp_lports_are_free():
+    cfg = load(
+        txq_cfg(
+            ("eth0:0", {"qid": 0, "tx_qid": 1}),
+            ("eth1:0", {"qid": 1, "tx_qid": 0}),  # the same numbers on another netdev
+            ("eth0:p", {"pmd": "net_af_packet", "qid": 1}),  # binds no queue
+            ("eth0:2", {"qid": 2, "tx_qid": 3}),
+        )
+    )
+    assert [lp.tx_qid for lp in cfg.lports.values()] == [1, 0, None, 3]
+
+
+def test_tx_qid_against_lport_group_queues():
+    groups = {"g": {"netdevs": ["eth0"], "queues": "0-2", "threads": ["fwd:0"]}}
+    e = fails(txq_cfg(("eth0:x", {"qid": 5, "tx_qid": 2}), groups=groups))
+    assert e.path == 'lports."eth0:x".tx_qid'
+    assert "is the queue of lport 'eth0:2' of lport-group 'g' (netdev 'eth0', qid 2)" in e.reason
+    # a queue the group does not use is fine
+    cfg = load(txq_cfg(("eth0:x", {"qid": 5, "tx_qid": 3}), groups=groups))
+    assert cfg.lports["eth0:x"].tx_qid == 3 and "eth0:2" in cfg.lports
+
+
+def test_tx_qid_is_refused_in_lport_groups():
+    groups = {"g": {"netdevs": ["eth2"], "queues": [0], "threads": ["fwd:0"], "tx_qid": 1}}
+    e = fails(group_cfg(groups))
+    assert e.path == "lport-groups.g.tx_qid"
+    assert '"tx_qid" is per lport' in e.reason and 'one by one in "lports"' in e.reason
+
+
+def test_tx_qid_host_check_counts_tx_queues():
+    doc = txq_cfg(("eth0:0", {"qid": 0, "tx_qid": 3}), ("eth1:0", {"qid": 0, "tx_qid": 1}))
+    host = StaticHost(
+        netdevs={"eth0": 4, "eth1": 4}, hugepages={2 << 20: 999}, tx_queues={"eth0": 2}
+    )
+    cfg = load(doc, host=host)
+    assert len(cfg.warnings) == 1, cfg.warnings
+    w = cfg.warnings[0]
+    assert w.startswith("t.jsonc:") and 'lports."eth0:0".tx_qid' in w
+    assert "netdev 'eth0' has 2 tx queues (0..1), not tx_qid 3" in w
+    with pytest.raises(ConfigFileError, match="has 2 tx queues"):
+        load(doc, host=host, strict_host=True)
+    # without tx_queues a StaticHost has as many TX as RX queues
+    assert (
+        load(
+            doc, host=StaticHost(netdevs={"eth0": 4, "eth1": 4}, hugepages={2 << 20: 999})
+        ).warnings
+        == []
+    )
+    assert C.Host().tx_queue_count("lo") >= 1  # the real probe answers
+
+
+def test_tx_qid_in_the_schema():
+    s = C._patched_schema()
+    lport = s["properties"]["lports"]["patternProperties"]["^"]["properties"]
+    assert lport["tx_qid"] == {"type": "integer"}
+    up = C._upstream_schema()["properties"]["lports"]
+    assert "tx_qid" not in next(iter(up["patternProperties"].values()))["properties"]
+
+
+def test_tx_qid_typo_suggests_the_key():
+    e = fails(txq_cfg(("eth0:0", {"qid": 0, "tx_quid": 1})))
+    assert e.path == 'lports."eth0:0".tx_quid' and 'did you mean "tx_qid"?' in e.reason
+
+
+def test_port_config_tx_qid():
+    import numpy as np
+
+    from cndp.pktdev.port import PortConfig
+
+    assert PortConfig("eth0:0", "net_af_xdp").tx_qid is None
+    p = PortConfig("eth0:0", "net_af_xdp", qid=0, tx_qid=np.int64(2))
+    assert p.tx_qid == 2 and type(p.tx_qid) is int
+    assert "tx_qid       : 2" in p.dump()
+    assert PortConfig("eth0:0", "net_af_xdp:x=1", qid=1, tx_qid=0).tx_qid == 0
+    for bad in (True, -1, "1", 1.0):
+        with pytest.raises(ConfigError, match=r"'eth0:0': tx_qid must be None or an integer >= 0"):
+            PortConfig("eth0:0", "net_af_xdp", tx_qid=bad)
+    with pytest.raises(ConfigError, match=r"'eth0:0': tx_qid 3 is the lport's own qid"):
+        PortConfig("eth0:0", "net_af_xdp", qid=3, tx_qid=3)
+    with pytest.raises(ConfigError, match=r"tx_qid is an AF_XDP option, but pmd is 'net_ring'"):
+        PortConfig("r:0", "net_ring", tx_qid=1)
+
+
+# hypothesis: any mix of lports with and without tx_qid on two netdevs loads exactly when the
+# rules allow it (the oracle below), and a refusal always points at a tx_qid
+
+LPORT_SPECS = st.lists(
+    st.tuples(
+        st.sampled_from(["eth0", "eth1"]),
+        st.integers(0, 3),
+        st.one_of(st.none(), st.integers(0, 3)),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def tx_qid_allowed(specs: list[tuple[str, int, int | None]]) -> bool:
+    for i, (nd, q, t) in enumerate(specs):
+        if t is None:
+            continue
+        if t == q:
+            return False
+        for j, (nd2, q2, t2) in enumerate(specs):
+            if j != i and nd2 == nd and t in (q2, t2):
+                return False
+    return True
+
+
+@settings(max_examples=200, deadline=2000, derandomize=True)
+@given(LPORT_SPECS)
+def test_tx_qid_rules_against_an_oracle(specs):
+    lports = []
+    for i, (nd, q, t) in enumerate(specs):
+        kw = {"qid": q} if t is None else {"qid": q, "tx_qid": t}
+        lports.append((f"{nd}:{i}", kw))
+    doc = txq_cfg(*lports)
+    if tx_qid_allowed(specs):
+        cfg = load(doc)
+        assert [lp.tx_qid for lp in cfg.lports.values()] == [t for _, _, t in specs]
+    else:
+        e = fails(doc)
+        assert e.path.startswith('lports."') and e.path.endswith('".tx_qid'), str(e)
+        assert e.line is not None

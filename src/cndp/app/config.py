@@ -279,6 +279,9 @@ class LportConfig:
     force_wakeup: bool = False
     skb_mode: bool = False
     unaligned_buffers: bool = False
+    # pycndp extension (no such key in C CNDP): transmit through a second AF_XDP socket on
+    # this queue of the same netdev (xskdev's XskConfig.tx_qid); None = the lport's own queue
+    tx_qid: int | None = None
     xsk_pin_path: str | None = None
     uds_path: str | None = None
     description: str | None = None
@@ -444,6 +447,13 @@ class Host:
 
         return netdev.rx_queue_count(name)
 
+    def tx_queue_count(self, name: str) -> int:
+        """TX queues of a netdev (what a tx_qid may name); raises CndpError like
+        :meth:`rx_queue_count`."""
+        from ..sys import netdev
+
+        return netdev.tx_queue_count(name)
+
     def free_hugepages(self, page_size: int) -> int | None:
         """Free hugepages of ``page_size`` bytes, or None when the kernel has no such size."""
         path = f"/sys/kernel/mm/hugepages/hugepages-{page_size // 1024}kB/free_hugepages"
@@ -459,8 +469,9 @@ class Host:
 
 class StaticHost(Host):
     """A described host instead of this one: for tests, or to check a configuration for a
-    target machine. ``netdevs`` maps netdev names to their RX queue count; ``hugepages`` maps
-    page sizes in bytes to free pages."""
+    target machine. ``netdevs`` maps netdev names to their RX queue count, ``tx_queues`` to
+    their TX queue count (default: the same as RX); ``hugepages`` maps page sizes in bytes to
+    free pages."""
 
     def __init__(
         self,
@@ -468,9 +479,11 @@ class StaticHost(Host):
         netdevs: Mapping[str, int] | None = None,
         hugepages: Mapping[int, int] | None = None,
         page_size: int = 4096,
+        tx_queues: Mapping[str, int] | None = None,
     ):
         self._cpus = set(cpus)
         self._netdevs = dict(netdevs or {})
+        self._tx_queues = dict(tx_queues or {})
         self._hugepages = dict(hugepages or {})
         self._page = page_size
 
@@ -486,6 +499,10 @@ class StaticHost(Host):
 
             raise NetdevError(f"netdev {name!r} does not exist in this network namespace")
         return self._netdevs[name]
+
+    def tx_queue_count(self, name: str) -> int:
+        n = self.rx_queue_count(name)  # raises for a missing netdev
+        return self._tx_queues.get(name, n)
 
     def free_hugepages(self, page_size: int) -> int | None:
         return self._hugepages.get(page_size)
@@ -546,6 +563,9 @@ def _patched_schema() -> dict:
         props["umems"]["additionalProperties"]["properties"],
     ):
         where["mtype"]["enum"] = [*where["mtype"]["enum"], ""]
+    # 8. lports: "tx_qid", a pycndp extension (C CNDP has no such key): the queue of a
+    #    second, transmit-only AF_XDP socket. Ranges and clashes are the decoder's to check.
+    lport["properties"]["tx_qid"] = {"type": "integer"}
     return s
 
 
@@ -652,6 +672,14 @@ def _schema_problem(err) -> tuple[PathT, bool, str]:
                 True,
                 f'"{key}" is not supported in lport-groups (a known CNDP limitation); '
                 'define those lports one by one in "lports"',
+            )
+        if key == "tx_qid" and len(path) == 2 and path[0] == "lport-groups":
+            return (
+                (*path, key),
+                True,
+                '"tx_qid" is per lport (a tx_qid takes its queue for one lport alone, so one '
+                "value cannot serve a group's lports); define those lports one by one in "
+                '"lports", each with its own tx_qid',
             )
         return (
             (*path, key),
@@ -796,6 +824,7 @@ class _Decoder:
         cfg.threads = self.threads(root)
         self.cross_reference(cfg)
         cfg.lport_groups = self.lport_groups(root, cfg)
+        self.check_tx_qids(cfg)
         self.finish_lports(cfg)
         cfg.users = self.users(root)
         cfg.warnings = self.warnings
@@ -1095,6 +1124,7 @@ class _Decoder:
             "xsk_pin_path",
             "uds_path",
             "unaligned_buffers",
+            "tx_qid",
             "description",
             "desc",
         )
@@ -1138,6 +1168,8 @@ class _Decoder:
                     (*path, "uds_path"),
                     "xsk_pin_path and uds_path are two ways to get the XSKMAP: give one",
                 )
+            if "tx_qid" in obj:
+                lp.tx_qid = self.tx_qid(path, lp, obj["tx_qid"])
             # cross-reference, as the C loader's end-of-decode pass: the umem must exist
             umem = umems.get(lp.umem)
             if umem is None:
@@ -1151,6 +1183,68 @@ class _Decoder:
                 )
             out[name] = lp
         return out
+
+    def tx_qid(self, path: PathT, lp: LportConfig, v: Any) -> int:
+        """An lport's tx_qid (pycndp extension): another queue of its own netdev."""
+        # the path (lports."<name>".tx_qid) names the lport and the key
+        tpath = (*path, "tx_qid")
+        fix = "give another queue of the lport's netdev to transmit on, or leave tx_qid out"
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int):  # pragma: no cover - the schema first
+            raise self.err(tpath, f"expected a queue number (an integer), got {_show(v)}", fix=fix)
+        if not 0 <= v <= 0xFFFF:
+            raise self.err(tpath, f"must be a queue number in 0..65535, got {v}", fix=fix)
+        if lp.pmd != "net_af_xdp":
+            raise self.err(
+                tpath,
+                f"tx_qid is an AF_XDP option, but the pmd of lport '{lp.name}' is '{lp.pmd}'",
+                fix='use pmd "net_af_xdp", or leave tx_qid out',
+            )
+        if v == lp.qid:
+            raise self.err(
+                tpath,
+                f"tx_qid {v} is the lport's own qid; it must name another queue of "
+                f"netdev '{lp.netdev}'",
+                fix="give another queue, or leave tx_qid out to transmit on the lport's own queue",
+            )
+        return v
+
+    def check_tx_qids(self, cfg: Config) -> None:
+        """A tx_qid takes its queue for itself: no other lport on the same netdev may use that
+        queue, as its qid or as its tx_qid (the kernel would refuse the second bind with EBUSY
+        at run time; here the error names both lports before anything is set up)."""
+        takers: dict[tuple[str, int], LportConfig] = {}
+        for lp in cfg.lports.values():
+            if lp.tx_qid is None:
+                continue
+            key = (lp.netdev, lp.tx_qid)
+            other = takers.get(key)
+            if other is not None:
+                raise self.err(
+                    self.p("lports", lp.name, "tx_qid"),
+                    f"tx_qid {lp.tx_qid} is also the tx_qid of lport "
+                    f"'{other.name}' (netdev '{lp.netdev}'); a tx_qid takes its queue for "
+                    "one lport alone",
+                    fix="give each lport a tx_qid of its own",
+                )
+            takers[key] = lp
+        if not takers:
+            return
+        for lp in cfg.lports.values():
+            owner = takers.get((lp.netdev, lp.qid))
+            # only AF_XDP sockets bind a queue (an af_packet lport's qid takes nothing)
+            if owner is None or owner is lp or lp.pmd != "net_af_xdp":
+                continue
+            made = f" of lport-group '{lp.lport_group}'" if lp.lport_group else ""
+            raise self.err(
+                self.p("lports", owner.name, "tx_qid"),
+                f"tx_qid {owner.tx_qid} is the queue of lport "
+                f"'{lp.name}'{made} (netdev '{lp.netdev}', qid {lp.qid}); a tx_qid takes its "
+                "queue for itself",
+                fix=f"give lport '{owner.name}' a tx_qid that no lport of netdev "
+                f"'{lp.netdev}' uses",
+            )
 
     def check_netdev(self, path: PathT, netdev: str, pmd: str) -> None:
         if pmd not in NETDEV_PMDS:
@@ -1593,6 +1687,21 @@ def _host_problems(cfg: Config, host: Host) -> list[str]:
             names = ", ".join(lp.name for lp in lps[:4]) + (", ..." if len(lps) > 4 else "")
             out.append(at(path, f"netdev '{nd}' does not exist on this host (lports {names})"))
             continue
+        for lp in lps:  # a tx_qid names a TX queue (what xskdev checks when it binds)
+            if lp.tx_qid is None:
+                continue
+            try:
+                ntx = int(host.tx_queue_count(nd))
+            except Exception:
+                break
+            if lp.tx_qid >= ntx:
+                out.append(
+                    at(
+                        (sec["lports"], lp.name, "tx_qid"),
+                        f"netdev '{nd}' has {ntx} tx queue{'s' if ntx != 1 else ''} "
+                        f"(0..{ntx - 1}), not tx_qid {lp.tx_qid}",
+                    )
+                )
         try:
             nq = int(host.rx_queue_count(nd))
         except Exception:
@@ -1761,6 +1870,7 @@ class Config:
             busy_budget=lp.busy_budget_value,
             xsk_pin_path=lp.xsk_pin_path,
             uds_path=lp.uds_path,
+            tx_qid=lp.tx_qid,
         )
 
     def lport_port_config(
@@ -1789,6 +1899,7 @@ class Config:
             uds_path=lp.uds_path if uds else None,
             rx_nb_desc=u.rxdesc,
             tx_nb_desc=u.txdesc,
+            tx_qid=lp.tx_qid,
         )
 
     # -- host
@@ -1856,6 +1967,7 @@ class Config:
                 "force_wakeup": lp.force_wakeup,
                 "skb_mode": lp.skb_mode,
                 "unaligned_buffers": lp.unaligned_buffers,
+                "tx_qid": lp.tx_qid,
                 "xsk_pin_path": lp.xsk_pin_path,
                 "uds_path": lp.uds_path,
                 "flags": lp.flags,

@@ -5,7 +5,8 @@
 the kernel completes them (reaped on the next ``tx_burst``). Statistics are xskdev's full set
 (CNDP lport_stats plus the kernel's XDP_STATISTICS). Unprivileged lports take their XSKMAP
 from a pinned map (``xsk_pin_path``) or from the device plugin (``uds_path``, the handshake of
-``cndp.k8s.handshake``) instead of loading an XDP program.
+``cndp.k8s.handshake``) instead of loading an XDP program. ``PortConfig.tx_qid`` sends through a
+second socket on another queue of the netdev (see XskConfig.tx_qid).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AfXdpPort(Port):
             xsk_pin_path=cfg.xsk_pin_path,
             xsk_map_fd=cfg.xsk_map_fd,
             uds_path=cfg.uds_path,
+            tx_qid=cfg.tx_qid,
         )
         assert self.umem is not None
         self.dev = XskDev(xcfg, self.umem, region=cfg.region, pool=self.pool, lport=self.lport)

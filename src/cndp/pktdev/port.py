@@ -113,6 +113,9 @@ class PortConfig:
     uds_path: str | None = None  # device-plugin socket (unprivileged: the XSKMAP comes over it)
     rx_nb_desc: int = 0  # 0 = the driver's default
     tx_nb_desc: int = 0
+    # net_af_xdp only: transmit through a second socket on this queue of the same netdev
+    # (XskConfig.tx_qid; keeps TX off the RX path's buffer pool). None = the lport's queue.
+    tx_qid: int | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -140,6 +143,24 @@ class PortConfig:
                     f"lport {self.name!r}: {key} must be an integer >= 0, got {v!r}",
                     fix=f"set {key} to 0 or a positive integer",
                 )
+        if self.tx_qid is not None:
+            v = self.tx_qid
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ConfigError(
+                    f"lport {self.name!r}: tx_qid must be None or an integer >= 0, got {v!r}",
+                    fix="set tx_qid to another queue of the netdev, or to None",
+                )
+            if v == self.qid:
+                raise ConfigError(
+                    f"lport {self.name!r}: tx_qid {v} is the lport's own qid",
+                    fix="set tx_qid to another queue of the netdev, or to None",
+                )
+            if self.pmd_name != "net_af_xdp":
+                raise ConfigError(
+                    f"lport {self.name!r}: tx_qid is an AF_XDP option, but pmd is {self.pmd!r}",
+                    fix='use pmd "net_af_xdp", or set tx_qid to None',
+                )
+            self.tx_qid = int(v)
         if self.umem is not None and not isinstance(self.umem, Umem):
             raise ConfigError(
                 f"lport {self.name!r}: umem must be a cndp.mem.Umem, got {type(self.umem)}"
