@@ -254,7 +254,7 @@ def run_ours(ctx: Ctx, layout: str, row: str) -> Sample:
     burst = a.burst
     if row == "pycndp-macswap":
         burst = a.fwd_burst
-        if a.tx_qid >= 0:
+        if a.tx_qid > 0:
             xsk["tx_qid"] = a.tx_qid
     rcv = H.OurReceiver(ctx.pair.b, mode, a.rx_cpu, idle_polls=idle, burst=burst, xsk=xsk)
     try:
@@ -356,6 +356,9 @@ def run_cndpfwd(ctx: Ctx, layout: str, row: str) -> Sample:
         f"{b.ifname}:{q}": {"pmd": "net_af_xdp", "qid": q, "umem": "umem0", "region": q}
         for q in ((0, 1) if two else (0,))
     }
+    if not two and mode != "drop" and a.tx_qid > 0:
+        # one worker that transmits: through a TX socket of its own, as pycndp-macswap
+        lports[f"{b.ifname}:0"]["tx_qid"] = a.tx_qid
     names = list(lports)
     idle = 1 if layout == "threaded" else 0
     threads = {
@@ -841,6 +844,8 @@ def parse_args(argv):
     for c in (args.gen_cpu, args.rx_cpu):
         if c not in cpus:
             ap.error(f"CPU {c} is not available (have {cpus})")
+    if args.tx_qid == 0:
+        ap.error("--tx-qid 0 is the receiving queue: give 1 (the default) or -1 for none")
     if args.gen_cpu == args.rx_cpu:
         ap.error("--gen-cpu and --rx-cpu must differ")
     return args
