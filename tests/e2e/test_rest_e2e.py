@@ -216,7 +216,11 @@ def test_readiness_and_state_changes_obeyed_by_the_data_path(star, tmp_path):
         st, r = api.put("/v1/loglevel", {"level": "debug"})
         assert st == 200 and r == {"level": "debug"}
         assert api.get("/v1/loglevel")[1] == {"level": "debug"}
-        assert any('"log level set to debug"' in ln for ln in fwd.err_lines)
+        # stderr is read by a thread of the test: the line may land a moment after the reply
+        deadline = time.monotonic() + 5
+        while not any('"log level set to debug"' in ln for ln in fwd.err_lines):
+            assert time.monotonic() < deadline, fwd.err_lines[-3:]
+            time.sleep(0.05)
 
         # errors name the problem
         st, e = api.put("/v1/ports/nope:0/admin", {"state": "down"})
