@@ -686,7 +686,13 @@ class TxgenApp(Actions):
         self.stop(lpids)
         t1 = time.monotonic()
         self._drain()
+        # close the capture files now, so that the report counts exactly what they hold (a
+        # frame of the Linux peer's own could otherwise land between report and exit)
         self.publish()
+        capturing = [lp for lp in sorted(self.descs) if self.board.ports[lp][PK["capture_on"]]]
+        if capturing:
+            self.capture(capturing, None)
+            self.publish()
         return self.report(t1 - t0)
 
     def _drain(self) -> None:

@@ -500,6 +500,7 @@ class RxPort:
         self.hist = np.zeros((board.nports, NB_HIST), dtype=np.int64)
         self.sumsq = np.zeros(board.nports, dtype=np.float64)
         self.capture: Capture | None = None
+        self.captured_closed = 0  # frames in the last capture file closed (what it holds)
         self._w18 = window(self.data, STAMP_LEN)
 
     def reset(self) -> None:
@@ -508,6 +509,7 @@ class RxPort:
         self.st[:, SK["lat_min"]] = LAT_MIN_INIT
         self.hist[:] = 0
         self.sumsq[:] = 0
+        self.captured_closed = 0
         if self.capture is not None:
             self.capture.count = 0
 
@@ -580,6 +582,7 @@ class RxPort:
     def close(self) -> None:
         if self.capture is not None:
             self.capture.close()
+            self.captured_closed = self.capture.count
             self.capture = None
 
 
@@ -601,7 +604,7 @@ def publish_port(
         row[PK["rx_bytes"]] = rx.bytes
         row[PK["rx_stamped"]] = rx.stamped
         row[PK["rx_foreign"]] = rx.pkts - rx.stamped
-        row[PK["capture_pkts"]] = rx.capture.count if rx.capture else 0
+        row[PK["capture_pkts"]] = rx.capture.count if rx.capture else rx.captured_closed
         row[PK["capture_on"]] = int(rx.capture is not None)
         rx.publish(board)
     if port_stats:
