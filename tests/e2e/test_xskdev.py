@@ -484,6 +484,37 @@ def test_frame_sizes_the_kernel_refuses(veth_pair, bufsz):
     assert _nothing_attached(b)
 
 
+def test_tx_qid_queue_receives_nothing_frames_there_go_to_linux(make_pair):
+    """The tx_qid socket is not in the XSKMAP: frames arriving on its queue take the XDP
+    program's fallback (XDP_PASS) to the kernel stack; the main socket still gets queue 0."""
+    pair = make_pair(rxqueues=2, txqueues=2)
+    a, b = pair.a, pair.b
+    f = udp4_frame(a.mac, b.mac, a.ipv4, b.ipv4)
+    with b.enter(), Umem(8192) as umem, XskDev(XskConfig(b.ifname, 0, tx_qid=1), umem) as dev:
+        linux = RawPeer(b.ifname)  # what B's kernel stack receives
+        try:
+            for cpu in (1, 0):  # veth picks the peer's rx queue by the sending CPU
+
+                def send(cpu=cpu):
+                    os.sched_setaffinity(0, {cpu})
+                    with a.enter(), LiveFrameGen(a.ifname, f) as g:
+                        g.send(500)
+
+                th = threading.Thread(target=send)
+                th.start()
+                th.join()
+            pv = PktVec(256)
+            r0, _ = _rx_until(dev, pv, 500, timeout=2)
+            ours = sum(is_udp_to(9)(bytes(umem.data[int(x) : int(x) + 42])) for x in r0)
+            passed = linux.recv_until(500, timeout=2, match=is_udp_to(9))
+        finally:
+            linux.close()
+        assert ours == 500  # queue 0: the main socket
+        assert len(passed) == 500  # queue 1: XDP_PASS to Linux, not the TX socket
+        assert dev.stats()["rx_invalid"] == 0
+    assert _nothing_attached(b)
+
+
 def test_tx_qid_must_be_another_existing_queue(make_pair):
     pair = make_pair(rxqueues=2, txqueues=2)
     b = pair.b
