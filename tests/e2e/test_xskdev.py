@@ -149,6 +149,21 @@ def test_sent_frames_decode_cleanly_in_tshark(veth_pair, tmp_path):
     assert out.count("[Checksum Status: Good]") >= 16
 
 
+def _send_from_cpus(a, f: bytes, n: int, cpus) -> None:
+    """n live frames from each CPU in turn: veth picks the peer's rx queue by the sending
+    CPU, so on a 2-queue pair CPU c's frames arrive on queue c."""
+    for cpu in cpus:
+
+        def send(cpu=cpu):
+            os.sched_setaffinity(0, {cpu})
+            with a.enter(), LiveFrameGen(a.ifname, f) as g:
+                g.send(n)
+
+        th = threading.Thread(target=send)
+        th.start()
+        th.join()
+
+
 @pytest.mark.parametrize("tx_qid", [None, 1], ids=["same-socket", "tx_qid"])
 def test_mac_swap_loopback_returns_every_frame(make_pair, tx_qid):
     """Every frame comes back MAC-swapped, also when TX goes through the tx_qid socket
@@ -361,17 +376,7 @@ def test_shared_umem_two_queues(make_pair):
             try:
                 # one program, one XSKMAP for both queues
                 assert d0._xskmap is d1._xskmap and d0._program is d1._program
-                # veth picks the peer's rx queue by the sending CPU: send from each CPU
-                for cpu in (0, 1):
-
-                    def send(cpu=cpu):
-                        os.sched_setaffinity(0, {cpu})
-                        with a.enter(), LiveFrameGen(a.ifname, f) as g:
-                            g.send(1000)
-
-                    th = threading.Thread(target=send)
-                    th.start()
-                    th.join()
+                _send_from_cpus(a, f, 1000, (0, 1))
                 pv = PktVec(256)
                 r0, _ = _rx_until(d0, pv, 1000, timeout=2)
                 r1, _ = _rx_until(d1, pv, 1000, timeout=2)
@@ -493,16 +498,7 @@ def test_tx_qid_queue_receives_nothing_frames_there_go_to_linux(make_pair):
     with b.enter(), Umem(8192) as umem, XskDev(XskConfig(b.ifname, 0, tx_qid=1), umem) as dev:
         linux = RawPeer(b.ifname)  # what B's kernel stack receives
         try:
-            for cpu in (1, 0):  # veth picks the peer's rx queue by the sending CPU
-
-                def send(cpu=cpu):
-                    os.sched_setaffinity(0, {cpu})
-                    with a.enter(), LiveFrameGen(a.ifname, f) as g:
-                        g.send(500)
-
-                th = threading.Thread(target=send)
-                th.start()
-                th.join()
+            _send_from_cpus(a, f, 500, (1, 0))
             pv = PktVec(256)
             r0, _ = _rx_until(dev, pv, 500, timeout=2)
             ours = sum(is_udp_to(9)(bytes(umem.data[int(x) : int(x) + 42])) for x in r0)
