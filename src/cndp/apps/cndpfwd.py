@@ -527,6 +527,11 @@ class App:
             api=self.api,
             dst_mac=self.dst_mac,
         )
+        return self.run_screen(rt, tel, screen)
+
+    def run_screen(self, rt: Runtime, tel: telemetry.AppTelemetry, screen: StatsScreen) -> int:
+        """Show ``screen`` (live unless the CLI shell owns the terminal) until the workers
+        stop or the duration ends; then stop them and print the final screen."""
         status = rt.wait(
             tick=screen.tick if self.cli and tel.shell is None else screen.sample,
             period=1.0,

@@ -633,14 +633,7 @@ class L3fwdGraph(App):
             color=self.color,
             burst=self.burst,
         )
-        status = rt.wait(
-            tick=screen.tick if self.cli and tel.shell is None else screen.sample,
-            period=1.0,
-            duration=self.args.duration,
-        )
-        status = max(status, rt.stop())
-        screen.final()
-        return status
+        return self.run_screen(rt, tel, screen)
 
     def _print_dot(self, rt: Runtime, timeout: float = 20.0) -> int:
         """--dot: wait for every worker's graph, print them, stop."""
