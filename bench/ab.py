@@ -30,6 +30,7 @@ if HERE not in sys.path:
 
 import harness as H  # noqa: E402
 import run as R  # noqa: E402
+from cndp.errors import CndpError  # noqa: E402
 from cndp.net.frames import udp4_frame  # noqa: E402
 from cndp.testing import netns  # noqa: E402
 from cndp.xskdev.xskdev import XskConfig  # noqa: E402
@@ -166,6 +167,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: cleaned up", file=sys.stderr)
         return 130
+    except (CndpError, RuntimeError) as e:  # a receiver or testpmd that failed: one line
+        print(f"bench/ab.py: {e}", file=sys.stderr)
+        return 1
     finally:
         if gen is not None:
             gen.stop()
